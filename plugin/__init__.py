@@ -1,0 +1,45 @@
+"""SepBoard runtime: text-queried stem separation on ONNX Runtime.
+
+Imports are lazy so that `import plugin` stays fast and never pulls torch or Qt:
+
+    from plugin import Separator, Chain
+"""
+from __future__ import annotations
+
+from .errors import (
+    AudioError,
+    BundleError,
+    Cancelled,
+    CheckpointError,
+    OutputError,
+    QueryError,
+    RuntimeMissingError,
+    SepBoardError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Separator",
+    "Chain",
+    "SepBoardError",
+    "AudioError",
+    "BundleError",
+    "Cancelled",
+    "CheckpointError",
+    "OutputError",
+    "QueryError",
+    "RuntimeMissingError",
+]
+
+
+def __getattr__(name: str):
+    if name == "Separator":
+        from .separator import Separator
+
+        return Separator
+    if name == "Chain":
+        from .effect import Chain
+
+        return Chain
+    raise AttributeError(f"module 'plugin' has no attribute {name!r}")

@@ -1,0 +1,322 @@
+"""Model bundles: a folder with ``manifest.json``, ``separator.onnx`` and optionally a text encoder.
+
+The bundle is the only contract between ``export/`` (torch, build time) and this runtime. Loading
+checks the format version, that every listed file exists and matches its sha256, and that the ONNX
+graphs have the declared inputs and outputs; every problem is one :class:`BundleError` that names
+the file and says what to do.
+
+ONNX Runtime sessions get CUDA first when ``onnxruntime-gpu`` and a GPU are present, CPU otherwise;
+the provider actually in use is logged and exposed as :attr:`Bundle.provider`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from .errors import BundleError, RuntimeMissingError
+
+log = logging.getLogger("sepboard")
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "default"
+
+PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+SEPARATOR_INPUTS = ("magnitude", "condition")
+SEPARATOR_OUTPUTS = ("mask", "cos", "sin")
+
+
+def import_onnxruntime():
+    """Import onnxruntime or raise one clear error saying which extra to install."""
+    try:
+        import onnxruntime as ort  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeMissingError(
+            "ONNX Runtime is not installed. Install exactly one of: "
+            "pip install 'sepboard[cpu]'  (onnxruntime)  or  pip install 'sepboard[gpu]'  (onnxruntime-gpu, CUDA). "
+            "They share one import folder, so never both."
+        ) from exc
+    if not hasattr(ort, "InferenceSession"):
+        raise RuntimeMissingError(
+            "The onnxruntime package is broken (both onnxruntime and onnxruntime-gpu were installed and one "
+            "was removed?). Reinstall one: pip install --force-reinstall 'sepboard[cpu]' or 'sepboard[gpu]'."
+        )
+    return ort
+
+
+def choose_providers(requested: Optional[Sequence[str]] = None) -> List[str]:
+    """Providers to ask for, CUDA first and CPU last, among those this onnxruntime build has.
+
+    ``requested`` overrides the preference order; names this build lacks are dropped with a warning,
+    and the CPU provider is always appended as the fallback.
+    """
+    ort = import_onnxruntime()
+    available = list(ort.get_available_providers())
+    if requested:
+        chosen = [p for p in requested if p in available]
+        missing = [p for p in requested if p not in available]
+        if missing:
+            log.warning("execution providers not available in this onnxruntime build: %s; using %s",
+                        ", ".join(missing), ", ".join(chosen) or "CPUExecutionProvider")
+    else:
+        chosen = [p for p in PREFERRED_PROVIDERS if p in available]
+    if "CPUExecutionProvider" in available and "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def session_options(threads: Optional[int] = None, mem_arena: bool = False):
+    ort = import_onnxruntime()
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # The CPU arena keeps every peak allocation for the session's lifetime; without it peak RSS stays
+    # close to the graph's real working set (measured in bench/bench_runtime.py).
+    so.enable_cpu_mem_arena = mem_arena
+    if threads:
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return so
+
+
+def make_session(model: Union[str, os.PathLike, bytes], providers: Optional[Sequence[str]] = None,
+                 threads: Optional[int] = None, mem_arena: bool = False):
+    """An ORT InferenceSession for a path or serialized model, with automatic provider choice."""
+    ort = import_onnxruntime()
+    chosen = choose_providers(providers)
+    src = model if isinstance(model, (bytes, bytearray)) else str(model)
+    try:
+        sess = ort.InferenceSession(src, sess_options=session_options(threads, mem_arena), providers=chosen)
+    except Exception as exc:  # ORT raises its own exception types
+        name = "in-memory model" if isinstance(model, (bytes, bytearray)) else str(model)
+        raise BundleError(f"ONNX Runtime cannot open {name}: {exc}. Re-export the bundle.") from exc
+    used = sess.get_providers()
+    if chosen and chosen[0] != "CPUExecutionProvider" and used and used[0] == "CPUExecutionProvider":
+        log.warning("%s was requested but ONNX Runtime fell back to CPU (GPU libraries missing?)", chosen[0])
+    return sess
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class TextEncoderSpec:
+    file: str
+    tokenizer: str
+    kind: str
+    max_tokens: int
+    pooling: str
+    normalize: bool = True
+    input_names: List[str] = field(default_factory=lambda: ["input_ids", "attention_mask"])
+    output_name: str = "embedding"
+    pad_id: int = 0
+    lowercase: bool = False
+
+
+@dataclass
+class Manifest:
+    format_version: int
+    name: str
+    sample_rate: int
+    n_fft: int
+    hop: int
+    window: str
+    condition_dim: int
+    time_multiple: int
+    separator_file: str
+    files: Dict[str, str]
+    text_encoder: Optional[TextEncoderSpec]
+    raw: Dict[str, Any]
+
+    @property
+    def freq_bins(self) -> int:
+        return self.n_fft // 2
+
+
+def _require(d: Dict, key: str, kind, where: Path):
+    if key not in d:
+        raise BundleError(f"{where}: manifest has no {key!r}. The bundle is incomplete; re-export it.")
+    v = d[key]
+    if kind is int and isinstance(v, bool) or not isinstance(v, kind):
+        raise BundleError(f"{where}: manifest field {key!r} should be {kind.__name__}, got {v!r}.")
+    return v
+
+
+def parse_manifest(raw: Dict[str, Any], where: Path) -> Manifest:
+    if not isinstance(raw, dict):
+        raise BundleError(f"{where}: manifest is not a JSON object.")
+    version = raw.get("format_version")
+    if not isinstance(version, int):
+        raise BundleError(f"{where}: manifest has no integer 'format_version'; this is not a SepBoard bundle.")
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            f"{where}: bundle format_version {version} is newer than this SepBoard understands ({FORMAT_VERSION}). "
+            "Upgrade SepBoard (pip install -U sepboard) or re-export the bundle with this version."
+        )
+    if version < 1:
+        raise BundleError(f"{where}: bundle format_version {version} is not valid (expected {FORMAT_VERSION}).")
+    sep = _require(raw, "separator", dict, where)
+    files = _require(raw, "files", dict, where)
+    window = _require(raw, "window", str, where)
+    if window != "hann":
+        raise BundleError(f"{where}: window {window!r} is not supported (only 'hann').")
+    te = raw.get("text_encoder")
+    spec = None
+    if te is not None:
+        if not isinstance(te, dict):
+            raise BundleError(f"{where}: 'text_encoder' must be an object or null.")
+        try:
+            spec = TextEncoderSpec(**te)
+        except TypeError as exc:
+            raise BundleError(f"{where}: bad 'text_encoder' entry: {exc}") from exc
+    m = Manifest(
+        format_version=version,
+        name=_require(raw, "name", str, where),
+        sample_rate=_require(raw, "sample_rate", int, where),
+        n_fft=_require(raw, "n_fft", int, where),
+        hop=_require(raw, "hop", int, where),
+        window=window,
+        condition_dim=_require(raw, "condition_dim", int, where),
+        time_multiple=int(raw.get("time_multiple", 1)),
+        separator_file=_require(sep, "file", str, where),
+        files={str(k): str(v) for k, v in files.items()},
+        text_encoder=spec,
+        raw=raw,
+    )
+    if not (8000 <= m.sample_rate <= 192000) or not (0 < m.hop < m.n_fft) or m.n_fft % 2:
+        raise BundleError(f"{where}: implausible STFT settings sr={m.sample_rate} n_fft={m.n_fft} hop={m.hop}.")
+    needed = [m.separator_file] + ([spec.file, spec.tokenizer] if spec else [])
+    for f in needed:
+        if f not in m.files:
+            raise BundleError(f"{where}: manifest lists no checksum for {f!r}; re-export the bundle.")
+    return m
+
+
+class Bundle:
+    """A validated bundle folder with lazily opened ONNX Runtime sessions."""
+
+    def __init__(self, path: Union[str, os.PathLike], providers: Optional[Sequence[str]] = None,
+                 threads: Optional[int] = None, verify: bool = True, mem_arena: bool = False):
+        self.path = Path(path).expanduser()
+        self.requested_providers = list(providers) if providers else None
+        self.threads = threads
+        self.mem_arena = mem_arena
+        if not self.path.exists():
+            hint = ""
+            if self.path.resolve() == DEFAULT_BUNDLE:
+                hint = " The embedded default model is missing from this install; reinstall sepboard."
+            raise BundleError(f"model bundle not found: {self.path}.{hint}")
+        if not self.path.is_dir():
+            raise BundleError(f"{self.path} is not a bundle folder (expected a folder with {MANIFEST}).")
+        mpath = self.path / MANIFEST
+        if not mpath.is_file():
+            raise BundleError(f"{self.path} has no {MANIFEST}; it is not a SepBoard model bundle.")
+        try:
+            raw = json.loads(mpath.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BundleError(f"{mpath} is not valid JSON ({exc}); the bundle is corrupt, re-export it.") from exc
+        self.manifest = parse_manifest(raw, mpath)
+        for name, digest in self.manifest.files.items():
+            fp = self.path / name
+            if not fp.is_file():
+                raise BundleError(f"bundle {self.path} is missing {name}; re-export or re-download the bundle.")
+            if verify and sha256_file(fp) != digest:
+                raise BundleError(
+                    f"checksum mismatch for {fp}: the file is corrupt or was modified; re-export the bundle."
+                )
+        self._sep = None
+        self._text = None
+        self._tokenizer = None
+
+    # --- sessions -------------------------------------------------------------------------------
+    @property
+    def separator_session(self):
+        if self._sep is None:
+            sess = make_session(self.path / self.manifest.separator_file, self.requested_providers,
+                                self.threads, self.mem_arena)
+            self._check_separator_io(sess)
+            self._sep = sess
+            log.info("bundle %s: separator on %s", self.manifest.name, self.provider)
+        return self._sep
+
+    @property
+    def provider(self) -> str:
+        """The execution provider actually in use (first of the session's providers)."""
+        return self.separator_session.get_providers()[0]
+
+    @property
+    def device_label(self) -> str:
+        return "CUDA" if self.provider == "CUDAExecutionProvider" else "CPU"
+
+    def _check_separator_io(self, sess) -> None:
+        ins = {i.name: i.shape for i in sess.get_inputs()}
+        outs = {o.name: o.shape for o in sess.get_outputs()}
+        where = self.path / self.manifest.separator_file
+        for n in SEPARATOR_INPUTS:
+            if n not in ins:
+                raise BundleError(f"{where} has no input {n!r} (has {sorted(ins)}); not a SepBoard separator.")
+        for n in SEPARATOR_OUTPUTS:
+            if n not in outs:
+                raise BundleError(f"{where} has no output {n!r} (has {sorted(outs)}); not a SepBoard separator.")
+        fb = ins["magnitude"][-1]
+        if isinstance(fb, int) and fb != self.manifest.freq_bins:
+            raise BundleError(f"{where}: magnitude input has {fb} bins, manifest n_fft implies {self.manifest.freq_bins}.")
+        d = ins["condition"][-1]
+        if isinstance(d, int) and d != self.manifest.condition_dim:
+            raise BundleError(f"{where}: condition input has size {d}, manifest says {self.manifest.condition_dim}.")
+
+    @property
+    def has_text_encoder(self) -> bool:
+        return self.manifest.text_encoder is not None
+
+    @property
+    def text_session(self):
+        spec = self.manifest.text_encoder
+        if spec is None:
+            return None
+        if self._text is None:
+            self._text = make_session(self.path / spec.file, self.requested_providers, self.threads, True)
+        return self._text
+
+    @property
+    def tokenizer(self):
+        spec = self.manifest.text_encoder
+        if spec is None:
+            return None
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            try:
+                self._tokenizer = Tokenizer.from_file(str(self.path / spec.tokenizer))
+            except Exception as exc:
+                raise BundleError(f"{self.path / spec.tokenizer} is not a valid tokenizer.json: {exc}") from exc
+        return self._tokenizer
+
+    def __repr__(self) -> str:
+        return f"Bundle({str(self.path)!r}, name={self.manifest.name!r})"
+
+
+def write_manifest(folder: Path, manifest: Dict[str, Any]) -> Dict[str, Any]:
+    """Fill in checksums for every file in ``manifest['files']`` and write manifest.json atomically."""
+    folder = Path(folder)
+    files = {}
+    for name in manifest.get("files", {}):
+        files[name] = sha256_file(folder / name)
+    manifest = dict(manifest)
+    manifest["files"] = files
+    manifest.setdefault("format_version", FORMAT_VERSION)
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
+    return manifest

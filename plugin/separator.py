@@ -1,0 +1,377 @@
+"""The Separator: text- (or embedding-) queried separation of any audio, whole-clip or block-wise.
+
+Signal path (DESIGN.md): any rate / channel count -> soxr to the bundle rate -> per channel STFT ->
+magnitude -> separator.onnx -> complex mask -> ISTFT -> (block-wise: crossfaded overlap-add) ->
+soxr back -> exactly the input's shape, rate and length. residual = input - stem, an exact null.
+
+Block-wise mode (the default) cuts the model-rate signal into hop-aligned segments of
+``left context + centre + right context`` samples; every segment goes through the whole-clip path
+on its own; consecutive centres are joined with complementary linear crossfades that lie in the
+right context of the earlier segment. Memory is constant in the length of the input, several
+queries share each segment's STFT and run as one ONNX batch (channels too), and the same engine
+streams (``plugin.effect``) with an exact latency of ``centre + right context`` samples.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import stft as S
+from .audio import as_channels, check_rate, resample
+from .bundle import DEFAULT_BUNDLE, Bundle
+from .errors import AudioError, Cancelled, QueryError
+
+log = logging.getLogger("sepboard")
+
+DEFAULT_BLOCK_SECONDS = 6.0
+DEFAULT_CONTEXT_SECONDS = 1.0
+WHOLE_CLIP_MAX_SECONDS = 600.0
+_UNSET = object()
+
+ProgressFn = Callable[[float], None]
+CancelFn = Union[Callable[[], bool], threading.Event, None]
+
+
+def _is_cancelled(cancel: CancelFn) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+class ModelCore:
+    """Model-rate separation of equal-length segments: STFT -> ONNX masks -> ISTFT."""
+
+    def __init__(self, bundle: Bundle, max_batch: int = 8):
+        m = bundle.manifest
+        self.bundle = bundle
+        self.sr = m.sample_rate
+        self.n_fft = m.n_fft
+        self.hop = m.hop
+        self.fb = m.freq_bins
+        self.cond_dim = m.condition_dim
+        self.time_multiple = max(1, m.time_multiple)
+        self.max_batch = max(1, int(max_batch))
+
+    @property
+    def session(self):
+        return self.bundle.separator_session
+
+    def masks(self, mag: np.ndarray, cond: np.ndarray):
+        """mag [B,1,T,F], cond [B,D] -> (mask, cos, sin) [B,1,T,F], run in batches of ``max_batch``."""
+        sess = self.session
+        outs = []
+        for i in range(0, mag.shape[0], self.max_batch):
+            outs.append(sess.run(["mask", "cos", "sin"], {"magnitude": mag[i : i + self.max_batch],
+                                                         "condition": cond[i : i + self.max_batch]}))
+        if len(outs) == 1:
+            return outs[0]
+        return [np.concatenate([o[k] for o in outs]) for k in range(3)]
+
+    def separate(self, x: np.ndarray, conds: np.ndarray) -> np.ndarray:
+        """x [S, N] model-rate segments (any count S, equal length N), conds [Q, D] -> stems [Q, S, N].
+
+        The STFT of each segment is shared by all queries; all S*Q items go through ONNX batched.
+        """
+        n = x.shape[-1]
+        pad_to = max(n, self.n_fft)  # reflect padding needs more than n_fft/2 samples
+        xs = x if pad_to == n else np.pad(x, ((0, 0), (0, pad_to - n)))
+        spec = S.stft(xs, self.n_fft, self.hop)  # [S, T, F+1]
+        n_seg, t, f1 = spec.shape
+        q = conds.shape[0]
+        mag = np.sqrt(np.maximum(spec.real ** 2 + spec.imag ** 2, np.float32(1e-10))).astype(np.float32)
+        mag_b = np.broadcast_to(mag[None, :, None, :, : self.fb], (q, n_seg, 1, t, self.fb)).reshape(q * n_seg, 1, t, self.fb)
+        cond_b = np.repeat(conds.astype(np.float32), n_seg, axis=0)
+        mask, cos_m, sin_m = self.masks(np.ascontiguousarray(mag_b), cond_b)
+        mask = mask.reshape(q, n_seg, t, self.fb)
+        phase = (cos_m + 1j * sin_m).astype(np.complex64).reshape(q, n_seg, t, self.fb)
+        out = np.zeros((q, n_seg, t, f1), np.complex64)
+        out[..., : self.fb] = spec[None, :, :, : self.fb] * mask * phase
+        return S.istft(out, self.n_fft, self.hop, pad_to)[..., :n]
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """Hop-aligned segment geometry at the model rate (all in samples)."""
+
+    left: int
+    centre: int
+    right: int
+    fade: int
+
+    @property
+    def window(self) -> int:
+        return self.left + self.centre + self.right
+
+    @property
+    def latency(self) -> int:
+        return self.centre + self.right
+
+    @staticmethod
+    def make(core: ModelCore, block_seconds: float, context_seconds: float) -> "BlockPlan":
+        hop, sr, tm = core.hop, core.sr, core.time_multiple
+        if not (block_seconds > 0) or not math.isfinite(block_seconds):
+            raise AudioError(f"block_seconds must be a positive number of seconds (or None), got {block_seconds!r}")
+        ctx = max(1, int(round(context_seconds * sr / hop)))
+        frames = max(int(round(block_seconds * sr / hop)), 2 * ctx + 1 + tm)
+        frames = -(-frames // tm) * tm  # frames of a segment = a multiple of the model's time stride
+        centre = frames - 1 - 2 * ctx  # segment of W samples has W/hop + 1 frames
+        if centre < 1:
+            raise AudioError(f"block_seconds={block_seconds} is too short for {context_seconds} s of context")
+        fade = max(hop, (ctx * hop) // 2)
+        return BlockPlan(left=ctx * hop, centre=centre * hop, right=ctx * hop, fade=fade)
+
+
+class BlockEngine:
+    """Streaming block-wise separation at the model rate.
+
+    ``push(x)`` takes (channels, n) and returns (queries, channels, n): the stems delayed by exactly
+    ``plan.latency`` samples (zeros before). Segments are processed as soon as their right context
+    has arrived; several pending segments run as one batch.
+    """
+
+    def __init__(self, core: ModelCore, conds: np.ndarray, channels: int, plan: BlockPlan, max_segments: int = 4):
+        self.core = core
+        self.conds = np.asarray(conds, np.float32)
+        self.q = self.conds.shape[0]
+        self.c = channels
+        self.plan = plan
+        self.max_segments = max(1, max_segments)
+        f = plan.fade
+        self.ramp_up = ((np.arange(f) + 0.5) / f).astype(np.float32)
+        self.ramp_down = (1.0 - self.ramp_up).astype(np.float32)
+        self.reset()
+
+    @property
+    def latency(self) -> int:
+        return self.plan.latency
+
+    def reset(self) -> None:
+        p = self.plan
+        self.buf = np.zeros((self.c, p.left), np.float32)  # primed left context of segment 0
+        self.buf_start = -p.left  # input position of buf[:, 0]
+        self.next_seg = 0
+        self.acc = np.zeros((self.q, self.c, 0), np.float32)  # stem from position acc_start on
+        self.acc_start = 0
+        self.n_in = 0
+        self.n_out = 0
+        self.segments_done = 0
+
+    def _run_segments(self, ks: List[int]) -> None:
+        p = self.plan
+        segs = []
+        for k in ks:
+            a = k * p.centre - p.left - self.buf_start
+            segs.append(self.buf[:, a : a + p.window])
+        x = np.stack(segs).reshape(len(ks) * self.c, p.window)
+        y = self.core.separate(x, self.conds).reshape(self.q, len(ks), self.c, p.window)
+        for j, k in enumerate(ks):
+            start = k * p.centre  # centre start (input position)
+            end = start + p.centre + p.fade
+            need = end - self.acc_start
+            if self.acc.shape[-1] < need:
+                self.acc = np.concatenate(
+                    [self.acc, np.zeros((self.q, self.c, need - self.acc.shape[-1]), np.float32)], axis=-1)
+            seg = y[:, j, :, p.left : p.left + p.centre + p.fade].copy()
+            if k > 0:
+                seg[..., : p.fade] *= self.ramp_up
+            seg[..., p.centre :] *= self.ramp_down
+            o = start - self.acc_start
+            self.acc[..., o : o + seg.shape[-1]] += seg
+        self.segments_done += len(ks)
+
+    def push(self, x: np.ndarray, cancel: CancelFn = None) -> np.ndarray:
+        p = self.plan
+        n = x.shape[-1]
+        if n:
+            self.buf = np.concatenate([self.buf, x.astype(np.float32, copy=False)], axis=-1)
+        self.n_in += n
+        have = self.buf_start + self.buf.shape[-1]
+        ready = []
+        while (self.next_seg + 1) * p.centre + p.right <= have:
+            ready.append(self.next_seg)
+            self.next_seg += 1
+        for i in range(0, len(ready), self.max_segments):
+            if _is_cancelled(cancel):
+                raise Cancelled("separation cancelled")
+            self._run_segments(ready[i : i + self.max_segments])
+        if ready:
+            keep_from = self.next_seg * p.centre - p.left
+            drop = keep_from - self.buf_start
+            if drop > 0:
+                self.buf = self.buf[:, drop:]
+                self.buf_start = keep_from
+        # emit output positions [n_out, n_in): stem positions shifted by the latency
+        out = np.zeros((self.q, self.c, self.n_in - self.n_out), np.float32)
+        lo, hi = self.n_out - p.latency, self.n_in - p.latency
+        final_until = self.next_seg * p.centre
+        if hi > final_until:  # cannot happen with latency = centre + right; guard the invariant
+            raise RuntimeError("block engine emitted past its finalised output")
+        s = max(lo, self.acc_start)
+        if hi > s:
+            out[..., s - lo : hi - lo] = self.acc[..., s - self.acc_start : hi - self.acc_start]
+            drop = hi - self.acc_start
+            self.acc = self.acc[..., drop:]
+            self.acc_start = hi
+        self.n_out = self.n_in
+        return out
+
+
+class Separator:
+    """Text-queried separation with one model bundle (see DESIGN.md, "Public API")."""
+
+    def __init__(self, bundle: Bundle, max_batch: int = 8):
+        self.bundle = bundle
+        self.core = ModelCore(bundle, max_batch=max_batch)
+        self._text = None
+
+    # ----- construction ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Union[str, Path, None] = None, providers: Optional[Sequence[str]] = None,
+             threads: Optional[int] = None, max_batch: int = 8, verify: bool = True) -> "Separator":
+        """Load a bundle folder (default: the embedded default model shipped in the package)."""
+        return cls(Bundle(path or DEFAULT_BUNDLE, providers=providers, threads=threads, verify=verify), max_batch)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.bundle.manifest.sample_rate
+
+    @property
+    def condition_dim(self) -> int:
+        return self.bundle.manifest.condition_dim
+
+    @property
+    def name(self) -> str:
+        return self.bundle.manifest.name
+
+    @property
+    def provider(self) -> str:
+        return self.bundle.provider
+
+    @property
+    def has_text_encoder(self) -> bool:
+        return self.bundle.has_text_encoder
+
+    # ----- conditions -----------------------------------------------------------------------------
+    def embed(self, queries: Union[str, Sequence[str]]) -> np.ndarray:
+        """Condition vector(s) for text queries: [D] for one string, [Q, D] for a list."""
+        from .text import TextEncoder
+
+        if self._text is None:
+            self._text = TextEncoder(self.bundle)
+        if isinstance(queries, str):
+            return self._text.encode([queries])[0]
+        return self._text.encode(list(queries))
+
+    def _conditions(self, queries, embedding) -> np.ndarray:
+        if (queries is None) == (embedding is None):
+            raise QueryError("pass either a text query or embedding=..., not both" if queries is not None
+                             else "nothing to separate: pass a text query (e.g. 'bass guitar') or embedding=...")
+        if queries is not None:
+            qs = [queries] if isinstance(queries, str) else list(queries)
+            if not qs:
+                raise QueryError("empty list of queries")
+            return self.embed(qs)
+        e = np.asarray(embedding)
+        if e.dtype == object or not np.issubdtype(e.dtype, np.number):
+            raise QueryError(f"embedding must be numeric, got dtype {e.dtype}")
+        e = e.astype(np.float32)
+        if e.ndim == 1:
+            e = e[None]
+        if e.ndim != 2 or e.shape[-1] != self.condition_dim:
+            raise QueryError(f"embedding has shape {np.shape(embedding)}; this model needs [{self.condition_dim}] "
+                             f"(or [queries, {self.condition_dim}])")
+        if not np.all(np.isfinite(e)):
+            raise QueryError("embedding contains NaN or inf values")
+        return e
+
+    # ----- separation -----------------------------------------------------------------------------
+    def separate(self, audio, sr, query: Optional[str] = None, *, embedding=None, block_seconds=_UNSET,
+                 context_seconds: float = DEFAULT_CONTEXT_SECONDS, residual: bool = False,
+                 progress: Optional[ProgressFn] = None, cancel: CancelFn = None) -> np.ndarray:
+        """The stem for one query, with exactly ``audio``'s shape (or the residual with ``residual=True``)."""
+        if query is not None and not isinstance(query, str):
+            raise QueryError("separate() takes one query; use separate_many() for several")
+        return self.separate_many(audio, sr, query if query is not None else None, embeddings=embedding,
+                                  block_seconds=block_seconds, context_seconds=context_seconds,
+                                  residual=residual, progress=progress, cancel=cancel)[0]
+
+    def separate_many(self, audio, sr, queries=None, *, embeddings=None, block_seconds=_UNSET,
+                      context_seconds: float = DEFAULT_CONTEXT_SECONDS, residual: bool = False,
+                      progress: Optional[ProgressFn] = None, cancel: CancelFn = None) -> List[np.ndarray]:
+        """Stems for several queries in one pass (shared STFT, one ONNX batch per block)."""
+        x, mono = as_channels(audio)
+        rate = check_rate(sr)
+        conds = self._conditions(queries, embeddings)
+        if block_seconds is _UNSET:
+            block_seconds = DEFAULT_BLOCK_SECONDS
+        n = x.shape[-1]
+        xm = resample(x, rate, self.sample_rate)
+        nm = xm.shape[-1]
+        if nm == 0:  # shorter than one model-rate sample: pad, separate, crop
+            xm = np.zeros((x.shape[0], 1), np.float32)
+            nm = 1
+        if block_seconds is None:
+            if nm / self.sample_rate > WHOLE_CLIP_MAX_SECONDS:
+                raise AudioError(f"whole-clip mode holds the entire spectrogram in memory; {nm / self.sample_rate:.0f} s "
+                                 f"is over {WHOLE_CLIP_MAX_SECONDS:.0f} s. Use block-wise mode (block_seconds=...)")
+            if _is_cancelled(cancel):
+                raise Cancelled("separation cancelled")
+            ym = self.core.separate(xm, conds)  # [Q, C, N]
+            if progress:
+                progress(1.0)
+        else:
+            ym = self._blockwise(xm, conds, block_seconds, context_seconds, progress, cancel)
+        outs = []
+        for stem_m in ym:
+            stem = resample(stem_m, self.sample_rate, rate, length=n)
+            if residual:
+                stem = x - stem
+            outs.append(stem[0] if mono else stem)
+        return outs
+
+    def plan(self, block_seconds: float = DEFAULT_BLOCK_SECONDS, context_seconds: float = DEFAULT_CONTEXT_SECONDS) -> BlockPlan:
+        return BlockPlan.make(self.core, block_seconds, context_seconds)
+
+    def _blockwise(self, xm, conds, block_seconds, context_seconds, progress, cancel) -> np.ndarray:
+        plan = self.plan(block_seconds, context_seconds)
+        eng = BlockEngine(self.core, conds, xm.shape[0], plan)
+        n = xm.shape[-1]
+        total = n + plan.latency
+        out = np.zeros((conds.shape[0], xm.shape[0], n), np.float32)
+        step = plan.centre * eng.max_segments
+        pos = 0  # input samples pushed (including the flush zeros)
+        while pos < total:
+            if _is_cancelled(cancel):
+                raise Cancelled("separation cancelled")
+            m = min(step, total - pos)
+            chunk = xm[:, pos : pos + m] if pos < n else np.zeros((xm.shape[0], 0), np.float32)
+            if chunk.shape[-1] < m:
+                chunk = np.concatenate([chunk, np.zeros((xm.shape[0], m - chunk.shape[-1]), np.float32)], axis=-1)
+            y = eng.push(chunk, cancel)
+            a, b = pos - plan.latency, pos + m - plan.latency  # stem positions of y
+            lo, hi = max(a, 0), min(b, n)
+            if hi > lo:
+                out[..., lo:hi] = y[..., lo - a : hi - a]
+            pos += m
+            if progress:
+                progress(min(1.0, pos / total))
+        return out
+
+    def effect(self, query: Optional[str] = None, *, embedding=None, residual: bool = False,
+               block_seconds: float = DEFAULT_BLOCK_SECONDS, context_seconds: float = DEFAULT_CONTEXT_SECONDS):
+        """A streaming effect (see :class:`plugin.effect.SeparationEffect`)."""
+        from .effect import SeparationEffect
+
+        return SeparationEffect(self, query, embedding=embedding, residual=residual,
+                                block_seconds=block_seconds, context_seconds=context_seconds)
+
+    def __repr__(self) -> str:
+        return f"Separator({self.name!r}, {self.sample_rate} Hz, provider={self.bundle.provider})"
