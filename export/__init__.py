@@ -1,0 +1,1 @@
+"""Build-time tools (torch): model definitions, checkpoint import, ONNX export, training."""

@@ -1,0 +1,98 @@
+"""Write a complete model bundle (manifest with checksums + ONNX graphs) from a torch ResUNet.
+
+The bundle is assembled in a temporary folder beside the destination and moved into place only
+when every file exists, the separator passed its parity check and the manifest is written, so a
+failed export never leaves a half bundle behind (nor replaces a good one).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+from plugin.bundle import FORMAT_VERSION, Bundle, write_manifest
+
+from .onnx_export import INPUT_NAMES, OUTPUT_NAMES, export_separator
+from .resunet import ResUNet30, count_parameters
+
+
+def separator_manifest(model: ResUNet30) -> Dict[str, Any]:
+    cfg = model.cfg
+    fb = cfg.freq_bins
+    return {
+        "sample_rate": cfg.sample_rate,
+        "n_fft": cfg.n_fft,
+        "hop": cfg.hop,
+        "window": "hann",
+        "condition_dim": cfg.condition_dim,
+        "time_multiple": cfg.time_multiple,
+        "separator": {
+            "file": "separator.onnx",
+            "inputs": {"magnitude": ["batch", 1, "time", fb], "condition": ["batch", cfg.condition_dim]},
+            "outputs": {n: ["batch", 1, "time", fb] for n in OUTPUT_NAMES},
+            "mask": "Y = X * mask * (cos + j sin) on the first n_fft/2 bins; Nyquist bin = 0",
+            "architecture": cfg.to_dict(),
+            "parameters": count_parameters(model),
+        },
+    }
+
+
+def write_bundle(
+    out: Path,
+    model: ResUNet30,
+    name: str,
+    source: str,
+    license: str,
+    text_encoder: Optional[Callable[[Path], Dict[str, Any]]] = None,
+    extra: Optional[Dict[str, Any]] = None,
+    overwrite: bool = True,
+) -> Path:
+    """Export ``model`` (+ optional text encoder) into bundle folder ``out``.
+
+    ``text_encoder`` is called with the staging folder; it writes its files there and returns the
+    manifest's ``text_encoder`` entry (file, tokenizer, kind, max_tokens, ...).
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        export_separator(model, stage / "separator.onnx")
+        manifest: Dict[str, Any] = {"format_version": FORMAT_VERSION, "name": name, "source": source, "license": license}
+        manifest.update(separator_manifest(model))
+        files = ["separator.onnx"]
+        te = None
+        if text_encoder is not None:
+            te = text_encoder(stage)
+            files += [te["file"], te["tokenizer"]]
+        manifest["text_encoder"] = te
+        manifest["files"] = {f: "" for f in files}
+        if extra:
+            manifest.update(extra)
+        write_manifest(stage, manifest)
+        Bundle(stage)  # validate what we wrote: format, files, checksums
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(out, old)
+            os.replace(stage, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return out
+
+
+def update_manifest(bundle: Path, updates: Dict[str, Any]) -> Dict[str, Any]:
+    """Merge ``updates`` into an existing bundle's manifest (checksums recomputed)."""
+    bundle = Path(bundle)
+    m = json.loads((bundle / "manifest.json").read_text())
+    m.update(updates)
+    return write_manifest(bundle, m)

@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+import torch
+
+from export.resunet import separate_waveform
+from plugin import Separator
+from plugin.errors import AudioError, QueryError
+
+from conftest import music_like
+
+
+@pytest.fixture(scope="module")
+def sep(tiny_bundle):
+    return Separator.load(tiny_bundle[0])
+
+
+@pytest.fixture(scope="module")
+def emb():
+    e = np.random.default_rng(5).standard_normal(16).astype(np.float32)
+    return e / np.linalg.norm(e)
+
+
+def test_runtime_whole_clip_matches_torch_model(tiny_bundle, sep, emb):
+    """Parity (c): numpy STFT + ONNX + numpy ISTFT vs the torch model on a 3 s stereo clip."""
+    _, model = tiny_bundle
+    x = music_like(96000, channels=2, seed=1)
+    y = sep.separate(x, 32000, embedding=emb, block_seconds=None)
+    with torch.no_grad():
+        ref = separate_waveform(model, torch.from_numpy(x), torch.from_numpy(np.stack([emb, emb]))).numpy()
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert np.max(np.abs(ref)) > 1e-3  # the model does something
+    assert np.max(np.abs(y - ref)) <= 1e-4
+
+
+@pytest.mark.parametrize("shape", [(32000,), (1, 32000), (2, 32000), (8, 20000)])
+def test_shape_is_preserved(sep, emb, shape):
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, shape).astype(np.float32)
+    for block in (None, 2.0):
+        y = sep.separate(x, 32000, embedding=emb, block_seconds=block)
+        assert y.shape == x.shape and y.dtype == np.float32
+
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000, 96000, 192000, 44056])
+def test_any_sample_rate_returns_input_length(sep, emb, sr):
+    x = music_like(int(0.8 * sr), sr=sr, channels=2)
+    y = sep.separate(x, sr, embedding=emb, block_seconds=None)
+    assert y.shape == x.shape
+    assert np.all(np.isfinite(y))
+
+
+@pytest.mark.parametrize("n", [1, 2, 100, 1023, 1025, 4000])
+def test_tiny_clips(sep, emb, n):
+    x = np.random.default_rng(n).uniform(-0.3, 0.3, (2, n)).astype(np.float32)
+    for block in (None, 6.0):
+        y = sep.separate(x, 44100, embedding=emb, block_seconds=block)
+        assert y.shape == (2, n) and np.all(np.isfinite(y))
+
+
+def test_residual_nulls_the_input(sep, emb):
+    x = music_like(50000, sr=44100, channels=2)
+    stem = sep.separate(x, 44100, embedding=emb)
+    res = sep.separate(x, 44100, embedding=emb, residual=True)
+    assert np.max(np.abs(stem + res - x)) <= 1e-6
+    assert np.max(np.abs(stem)) > 1e-3
+
+
+def test_mono_1d_in_1d_out(sep, emb):
+    x = music_like(16000)[0]
+    assert sep.separate(x, 32000, embedding=emb).shape == (16000,)
+
+
+def test_integer_pcm_is_scaled(sep, emb):
+    x = (music_like(8000)[0] * 32767).astype(np.int16)
+    y = sep.separate(x, 32000, embedding=emb, block_seconds=None)
+    yf = sep.separate(x.astype(np.float32) / 32767, 32000, embedding=emb, block_seconds=None)
+    assert np.max(np.abs(y - yf)) < 1e-4
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (np.zeros((2, 0), np.float32), "empty"),
+    (np.zeros(0, np.float32), "empty"),
+    (np.array([0.1, np.nan, 0.2], np.float32), "non-finite"),
+    (np.array([[0.1, np.inf]], np.float32), "non-finite"),
+    (np.zeros((2, 3, 4), np.float32), "shape"),
+    (np.zeros((1000, 2), np.float32), r"audio\.T"),
+    (np.array(["a", "b"]), "dtype"),
+])
+def test_bad_audio(sep, emb, bad, msg):
+    with pytest.raises(AudioError, match=msg):
+        sep.separate(bad, 32000, embedding=emb)
+
+
+@pytest.mark.parametrize("sr", [0, -44100, 10, 1e9, float("nan"), float("inf"), "fast", None])
+def test_bad_sample_rate(sep, emb, sr):
+    with pytest.raises(AudioError, match="sample rate|Hz"):
+        sep.separate(np.zeros(100, np.float32), sr, embedding=emb)
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (np.zeros(15, np.float32), r"\[16\]"),
+    (np.zeros((2, 3), np.float32), r"\[16\]"),
+    (np.full(16, np.nan, np.float32), "NaN"),
+    (np.array(["x"] * 16), "numeric"),
+])
+def test_bad_embedding(sep, bad, msg):
+    with pytest.raises(QueryError, match=msg):
+        sep.separate(np.zeros(100, np.float32), 32000, embedding=bad)
+
+
+def test_text_query_without_text_encoder(sep):
+    with pytest.raises(QueryError, match="no text encoder"):
+        sep.separate(np.zeros(100, np.float32), 32000, "bass")
+
+
+def test_neither_query_nor_embedding(sep):
+    with pytest.raises(QueryError, match="pass a text query"):
+        sep.separate(np.zeros(100, np.float32), 32000)
+
+
+def test_several_embeddings_in_one_pass_match_single_calls(sep, emb):
+    x = music_like(40000, channels=2, seed=4)
+    e2 = np.roll(emb, 3)
+    both = sep.separate_many(x, 32000, embeddings=np.stack([emb, e2]))
+    one = sep.separate(x, 32000, embedding=emb)
+    two = sep.separate(x, 32000, embedding=e2)
+    assert np.max(np.abs(both[0] - one)) < 1e-5 and np.max(np.abs(both[1] - two)) < 1e-5
+    assert np.max(np.abs(one - two)) > 1e-4  # the condition matters
