@@ -1,0 +1,345 @@
+"""Train the embedded default model on CPU (or CUDA when torch sees one).
+
+    python -m export.train --minutes 240 --out runs/default [--resume]
+
+Renders the stem pools first if they are missing (``export.data``), embeds the training phrasings
+with MiniLM once, then trains a small ResUNet (same family and bundle contract as the official
+model) plus a 384 -> condition_dim projection of the sentence embedding, for a wall-clock budget.
+
+The learning rate follows the run's plan: warm-up, constant until 70 % of the planned minutes,
+then a cosine decay to 5 %. ``--resume`` continues from ``<out>/last.pt`` and extends the plan by
+``--minutes`` (so an interrupted run picks up where it stopped). Every ``--eval-every`` steps the
+validation SI-SDRi (and the output energy for absent instruments) is appended to
+``<out>/curve.jsonl``; ``best.pt`` keeps the best validation score. Checkpoints hold only tensors
+and plain data and are read back with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import data as D
+from .metrics import energy_db_rel, si_sdr
+from .resunet import ResUNet30, ResUNetConfig, count_parameters, separate_waveform
+
+log = logging.getLogger("export.train")
+
+DEFAULT_ARCH = ResUNetConfig(
+    sample_rate=32000, n_fft=1024, hop=320, condition_dim=256,
+    widths=(8, 16, 32, 64, 128), downsamples=((2, 2),) * 5,
+    input_transform="log", film="scale_shift",
+)
+TEXT_DIM = 384
+SNR_TAU = 1e-3  # soft ceiling of the per-example SNR loss (~30 dB above the target)
+ABSENT_TAU = 10 ** (-25 / 10)  # absent queries: penalise output energy above -25 dB re the mixture
+ABSENT_WEIGHT = 0.5
+
+
+class DefaultModel(nn.Module):
+    """The separator and the projection from MiniLM's 384-d sentence embedding to its condition."""
+
+    def __init__(self, cfg: ResUNetConfig):
+        super().__init__()
+        self.sep = ResUNet30(cfg)
+        self.projection = nn.Linear(TEXT_DIM, cfg.condition_dim)
+
+    def condition(self, text_emb: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.projection(text_emb), dim=-1)
+
+    def forward(self, wav: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        return separate_waveform(self.sep, wav, self.condition(text_emb))
+
+
+def sdr_loss(est: torch.Tensor, ref: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+    """Per example: thresholded negative SNR when the queried stem is present; when it is absent
+    (silent target), the output energy above -25 dB re the mixture, in dB (bounded, half weight).
+
+    A single log-domain loss with a mixture-relative floor for both cases made silence a strong
+    attractor early in training (an absent example costs up to +30 dB, a present one gains little),
+    and the model collapsed to zero output; bounding and down-weighting the absent term avoids that.
+    """
+    sig = ref.pow(2).sum(-1)
+    present = sig > 1e-8 * mix.pow(2).sum(-1).clamp(min=1e-12)
+    err = (est - ref).pow(2).sum(-1)
+    snr = 10 * torch.log10(err + SNR_TAU * sig + 1e-10) - 10 * torch.log10(sig + 1e-10)
+    floor = ABSENT_TAU * mix.pow(2).sum(-1) + 1e-10
+    absent = ABSENT_WEIGHT * (10 * torch.log10(est.pow(2).sum(-1) + floor) - 10 * torch.log10(floor))
+    return torch.where(present, snr, absent).mean()
+
+
+def l1_loss(est: torch.Tensor, ref: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+    """Waveform L1 (AudioSep's loss), normalised per example by the mixture's RMS."""
+    scale = mix.pow(2).mean(-1).clamp(min=1e-10).sqrt()
+    return ((est - ref).abs().mean(-1) / scale).mean()
+
+
+def mixed_loss(est, ref, mix, step: int = 0) -> torch.Tensor:
+    """L1 from the start (robust, no collapse to silence), with the SNR term (the metric's shape)
+    faded in between steps 1000 and 3000."""
+    w = min(1.0, max(0.0, (step - 1000) / 2000))
+    loss = l1_loss(est, ref, mix)
+    if w > 0:
+        loss = loss + w * 0.1 * sdr_loss(est, ref, mix)
+    return loss
+
+
+LOSSES = {"snr": sdr_loss, "l1": l1_loss, "mixed": mixed_loss}
+
+
+def lr_at(frac: float, step: int, base: float, warmup: int = 300) -> float:
+    w = min(1.0, (step + 1) / warmup)
+    if frac < 0.7:
+        return base * w
+    p = min(1.0, (frac - 0.7) / 0.3)
+    return base * w * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+class PhraseBank:
+    """Training phrasings per family and their MiniLM embeddings (cached in the run folder)."""
+
+    def __init__(self, out: Path, seed: int = 0):
+        path = out / "phrases.npz"
+        fams = {f: D.FAMILIES[f].phrases for f in D.FAMILY_NAMES}
+        phrases = None
+        if path.exists():
+            z = np.load(path, allow_pickle=False)
+            phrases = json.loads(str(z["phrases"]))
+            emb = z["emb"]
+        if phrases is None or sorted(phrases) != sorted(fams):
+            from .minilm import embed_texts, training_phrases
+
+            phrases = training_phrases(fams, seed=seed)
+            flat = [p for f in D.FAMILY_NAMES for p in phrases[f]]
+            emb = embed_texts(flat)
+            np.savez(path, phrases=json.dumps(phrases), emb=emb)
+        self.phrases: Dict[str, List[str]] = phrases
+        self.emb: Dict[str, np.ndarray] = {}
+        i = 0
+        for f in D.FAMILY_NAMES:
+            n = len(phrases[f])
+            self.emb[f] = emb[i : i + n]
+            i += n
+
+    def sample(self, fam: str, rng: np.random.Generator, noise: float = 0.0) -> np.ndarray:
+        e = self.emb[fam][int(rng.integers(len(self.emb[fam])))]
+        if noise:
+            e = e + rng.normal(0, noise, e.shape).astype(np.float32)
+            e = e / np.linalg.norm(e)
+        return e.astype(np.float32)
+
+
+def make_batch(sampler: D.MixSampler, bank: PhraseBank, rng, n: int, noise: float = 0.02):
+    mixes, targets, embs = [], [], []
+    for _ in range(n):
+        ex = sampler.sample()
+        mixes.append(ex.mixture)
+        targets.append(ex.target)
+        embs.append(bank.sample(ex.family, rng, noise))
+    return (torch.from_numpy(np.stack(mixes)), torch.from_numpy(np.stack(targets)), torch.from_numpy(np.stack(embs)))
+
+
+def fixed_eval_set(pool, n: int, seconds: float, seed: int):
+    sampler = D.MixSampler(pool, seconds, seed=seed, absent_p=0.15)
+    return [sampler.sample() for _ in range(n)]
+
+
+@torch.no_grad()
+def evaluate_model(model: DefaultModel, examples, bank: PhraseBank, batch: int = 8) -> Dict:
+    """Validation summary: mean SI-SDRi over present queries, mean output energy (dB re mix) for absent ones."""
+    model.eval()
+    gains, absent = [], []
+    base_emb = {f: bank.emb[f][0] for f in bank.emb}
+    for i in range(0, len(examples), batch):
+        chunk = examples[i : i + batch]
+        wav = torch.from_numpy(np.stack([e.mixture for e in chunk]))
+        emb = torch.from_numpy(np.stack([base_emb[e.family] for e in chunk]))
+        est = model(wav, emb).numpy()
+        for e, y in zip(chunk, est):
+            if np.any(e.target) and e.family in e.present:
+                gains.append(si_sdr(e.target, y) - si_sdr(e.target, e.mixture))
+            else:
+                absent.append(energy_db_rel(y, e.mixture))
+    model.train()
+    return {"si_sdri": float(np.mean(gains)) if gains else float("nan"),
+            "absent_db": float(np.mean(absent)) if absent else float("nan"), "n": len(examples)}
+
+
+def save_checkpoint(path: Path, model: DefaultModel, opt, state: Dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                "arch": json.dumps(model.sep.cfg.to_dict()), "state": json.dumps(state)}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path):
+    from .checkpoint import safe_torch_load
+
+    ck = safe_torch_load(path)
+    return ck, ResUNetConfig.from_dict(json.loads(ck["arch"])), json.loads(ck["state"])
+
+
+def ensure_pools(pool_dir: Path, clips: int, workers: int, splits=("train", "valid")) -> None:
+    sizes = {"train": clips, "valid": max(20, clips // 10), "test": max(24, clips // 8)}
+    for split in splits:
+        cfg = D.SPLITS[split]
+        spec = D.PoolSpec(split, sizes[split], 4.0, cfg["seed"], list(cfg["soundfonts"]), list(cfg["voices"]),
+                          list(cfg["langs"]))
+        last = {}
+
+        def progress(fam, done, total):
+            if last.get(fam) != done and done == total:
+                print(f"  pool {split}: {fam} {done}/{total}", flush=True)
+            last[fam] = done
+
+        D.build_pool(pool_dir, spec, workers=workers, progress=progress)
+
+
+def train(args) -> Path:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
+    pool_dir = Path(args.pool)
+    print(f"[train] pools in {pool_dir} ...", flush=True)
+    ensure_pools(pool_dir, args.clips, args.workers)
+    train_pool = D.load_pool(pool_dir, "train")
+    valid_pool = D.load_pool(pool_dir, "valid")
+    bank = PhraseBank(out, seed=args.seed)
+    valid = fixed_eval_set(valid_pool, args.valid_n, 3.0, seed=args.seed + 7)
+
+    cfg = DEFAULT_ARCH
+    state = {"step": 0, "elapsed_min": 0.0, "planned_min": 0.0, "best": -1e9, "seed": args.seed}
+    model = DefaultModel(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    last = out / "last.pt"
+    if args.resume and last.exists():
+        ck, cfg_ck, state = load_checkpoint(last)
+        model = DefaultModel(cfg_ck)
+        model.load_state_dict(ck["model"])
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+        opt.load_state_dict(ck["optimizer"])
+        print(f"[train] resumed at step {state['step']} ({state['elapsed_min']:.1f} min trained)", flush=True)
+    elif last.exists() and not args.resume:
+        raise SystemExit(f"{last} exists: pass --resume to continue it, or choose another --out")
+    state["planned_min"] = state["elapsed_min"] + args.minutes
+    model.to(device)
+    if device.type == "cpu":
+        model.sep = model.sep.to(memory_format=torch.channels_last)
+    model.train()
+    use_bf16 = not args.fp32
+    sampler = D.MixSampler(train_pool, args.seconds, seed=args.seed * 1000 + state["step"])
+    rng = np.random.default_rng(args.seed * 7919 + state["step"])
+    print(f"[train] {count_parameters(model.sep) / 1e6:.2f} M separator params, device {device}, "
+          f"bf16={use_bf16}, plan {state['planned_min']:.0f} min", flush=True)
+
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+        print("[train] stopping after this step (checkpoint will be saved)", flush=True)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    # Elapsed training time counts step durations capped at 30 s, so a paused process (SIGSTOP while
+    # the machine is needed for something else) does not eat the plan.
+    elapsed = state["elapsed_min"]
+    t_prev = time.time()
+    last_ckpt = time.time()
+    losses = []
+    curve = open(out / "curve.jsonl", "a")
+    while not stop["flag"]:
+        now = time.time()
+        elapsed += min(now - t_prev, 30.0) / 60
+        t_prev = now
+        if elapsed >= state["planned_min"]:
+            break
+        lr = lr_at(elapsed / max(state["planned_min"], 1e-9), state["step"], args.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        mix, tgt, emb = make_batch(sampler, bank, rng, args.batch)
+        mix, tgt, emb = mix.to(device), tgt.to(device), emb.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            est = model(mix, emb)
+        fn = LOSSES[args.loss]
+        loss = fn(est.float(), tgt, mix, state["step"]) if fn is mixed_loss else fn(est.float(), tgt, mix)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        losses.append(loss.item())
+        state["step"] += 1
+        if state["step"] % 50 == 0:
+            print(f"[train] step {state['step']} loss {np.mean(losses[-50:]):.2f} lr {lr:.2e} "
+                  f"{elapsed:.1f}/{state['planned_min']:.0f} min", flush=True)
+        if state["step"] % args.eval_every == 0:
+            ev = evaluate_model(model, valid, bank)
+            ev.update(step=state["step"], minutes=round(elapsed, 2), loss=float(np.mean(losses[-args.eval_every:])), lr=lr)
+            curve.write(json.dumps(ev) + "\n")
+            curve.flush()
+            print(f"[eval] step {ev['step']}: valid SI-SDRi {ev['si_sdri']:.2f} dB, absent {ev['absent_db']:.1f} dB", flush=True)
+            if ev["si_sdri"] > state["best"]:
+                state["best"] = ev["si_sdri"]
+                state["elapsed_min"] = elapsed
+                save_checkpoint(out / "best.pt", model, opt, state)
+        if time.time() - last_ckpt > args.ckpt_minutes * 60:
+            state["elapsed_min"] = elapsed
+            save_checkpoint(last, model, opt, state)
+            last_ckpt = time.time()
+    state["elapsed_min"] = elapsed
+    save_checkpoint(last, model, opt, state)
+    ev = evaluate_model(model, valid, bank)
+    ev.update(step=state["step"], minutes=round(state["elapsed_min"], 2), final=True)
+    curve.write(json.dumps(ev) + "\n")
+    curve.close()
+    if ev["si_sdri"] > state["best"]:
+        state["best"] = ev["si_sdri"]
+        save_checkpoint(out / "best.pt", model, opt, state)
+    summary = {"steps": state["step"], "minutes": state["elapsed_min"], "final_valid": ev, "best_valid": state["best"],
+               "threads": args.threads, "device": str(device), "batch": args.batch, "seconds": args.seconds,
+               "arch": model.sep.cfg.to_dict(), "params": count_parameters(model.sep)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"[train] done: {state['step']} steps, {state['elapsed_min']:.1f} min, final valid SI-SDRi "
+          f"{ev['si_sdri']:.2f} dB", flush=True)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m export.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, required=True, help="wall-clock training budget for this invocation")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, curve.jsonl, summary.json)")
+    p.add_argument("--resume", action="store_true", help="continue <out>/last.pt and extend its plan")
+    p.add_argument("--pool", default="runs/pool", help="stem pool folder (rendered if missing)")
+    p.add_argument("--clips", type=int, default=600, help="training clips per family (4 s each)")
+    p.add_argument("--workers", type=int, default=2, help="processes for pool rendering")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=2.0, help="training crop length")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--valid-n", type=int, default=96)
+    p.add_argument("--ckpt-minutes", type=float, default=10.0)
+    p.add_argument("--fp32", action="store_true", help="disable bf16 autocast")
+    p.add_argument("--loss", choices=sorted(LOSSES), default="mixed")
+    p.add_argument("--cpu", action="store_true", help="ignore CUDA even if available")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    train(args)
+
+
+if __name__ == "__main__":
+    main()
