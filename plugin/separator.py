@@ -129,6 +129,50 @@ class BlockPlan:
         return BlockPlan(left=ctx * hop, centre=centre * hop, right=ctx * hop, fade=fade)
 
 
+class _Buffer:
+    """A (rows, n) FIFO with amortised O(1) append/drop, so tiny streaming chunks stay cheap."""
+
+    def __init__(self, rows: int, capacity: int = 1 << 14):
+        self.a = np.zeros((rows, capacity), np.float32)
+        self.lo = 0
+        self.hi = 0
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def _reserve(self, n: int) -> None:
+        if self.hi + n <= self.a.shape[1]:
+            return
+        size = len(self)
+        cap = self.a.shape[1]
+        while size + n > cap:
+            cap *= 2
+        if cap != self.a.shape[1]:
+            b = np.zeros((self.a.shape[0], cap), np.float32)
+            b[:, :size] = self.a[:, self.lo : self.hi]
+            self.a = b
+        else:
+            self.a[:, :size] = self.a[:, self.lo : self.hi]
+        self.lo, self.hi = 0, size
+
+    def append(self, x: np.ndarray) -> None:
+        n = x.shape[-1]
+        self._reserve(n)
+        self.a[:, self.hi : self.hi + n] = x
+        self.hi += n
+
+    def extend_zeros(self, n: int) -> None:
+        self._reserve(n)
+        self.a[:, self.hi : self.hi + n] = 0
+        self.hi += n
+
+    def view(self, start: int, n: int) -> np.ndarray:
+        return self.a[:, self.lo + start : self.lo + start + n]
+
+    def drop(self, n: int) -> None:
+        self.lo += min(n, len(self))
+
+
 class BlockEngine:
     """Streaming block-wise separation at the model rate.
 
@@ -155,10 +199,11 @@ class BlockEngine:
 
     def reset(self) -> None:
         p = self.plan
-        self.buf = np.zeros((self.c, p.left), np.float32)  # primed left context of segment 0
-        self.buf_start = -p.left  # input position of buf[:, 0]
+        self.inp = _Buffer(self.c)
+        self.inp.extend_zeros(p.left)  # primed left context of segment 0
+        self.inp_start = -p.left  # input position of the buffer's first sample
         self.next_seg = 0
-        self.acc = np.zeros((self.q, self.c, 0), np.float32)  # stem from position acc_start on
+        self.acc = _Buffer(self.q * self.c)  # stem (queries*channels rows) from position acc_start on
         self.acc_start = 0
         self.n_in = 0
         self.n_out = 0
@@ -166,34 +211,28 @@ class BlockEngine:
 
     def _run_segments(self, ks: List[int]) -> None:
         p = self.plan
-        segs = []
-        for k in ks:
-            a = k * p.centre - p.left - self.buf_start
-            segs.append(self.buf[:, a : a + p.window])
-        x = np.stack(segs).reshape(len(ks) * self.c, p.window)
-        y = self.core.separate(x, self.conds).reshape(self.q, len(ks), self.c, p.window)
+        x = np.stack([self.inp.view(k * p.centre - p.left - self.inp_start, p.window) for k in ks])
+        y = self.core.separate(x.reshape(len(ks) * self.c, p.window), self.conds)
+        y = y.reshape(self.q, len(ks), self.c, p.window)
         for j, k in enumerate(ks):
             start = k * p.centre  # centre start (input position)
-            end = start + p.centre + p.fade
-            need = end - self.acc_start
-            if self.acc.shape[-1] < need:
-                self.acc = np.concatenate(
-                    [self.acc, np.zeros((self.q, self.c, need - self.acc.shape[-1]), np.float32)], axis=-1)
-            seg = y[:, j, :, p.left : p.left + p.centre + p.fade].copy()
+            need = start + p.centre + p.fade - self.acc_start
+            if len(self.acc) < need:
+                self.acc.extend_zeros(need - len(self.acc))
+            seg = y[:, j, :, p.left : p.left + p.centre + p.fade].reshape(self.q * self.c, -1).copy()
             if k > 0:
-                seg[..., : p.fade] *= self.ramp_up
-            seg[..., p.centre :] *= self.ramp_down
-            o = start - self.acc_start
-            self.acc[..., o : o + seg.shape[-1]] += seg
+                seg[:, : p.fade] *= self.ramp_up
+            seg[:, p.centre :] *= self.ramp_down
+            self.acc.view(start - self.acc_start, seg.shape[-1])[:] += seg
         self.segments_done += len(ks)
 
     def push(self, x: np.ndarray, cancel: CancelFn = None) -> np.ndarray:
         p = self.plan
         n = x.shape[-1]
         if n:
-            self.buf = np.concatenate([self.buf, x.astype(np.float32, copy=False)], axis=-1)
+            self.inp.append(x)
         self.n_in += n
-        have = self.buf_start + self.buf.shape[-1]
+        have = self.inp_start + len(self.inp)
         ready = []
         while (self.next_seg + 1) * p.centre + p.right <= have:
             ready.append(self.next_seg)
@@ -204,24 +243,21 @@ class BlockEngine:
             self._run_segments(ready[i : i + self.max_segments])
         if ready:
             keep_from = self.next_seg * p.centre - p.left
-            drop = keep_from - self.buf_start
-            if drop > 0:
-                self.buf = self.buf[:, drop:]
-                self.buf_start = keep_from
-        # emit output positions [n_out, n_in): stem positions shifted by the latency
-        out = np.zeros((self.q, self.c, self.n_in - self.n_out), np.float32)
+            if keep_from > self.inp_start:
+                self.inp.drop(keep_from - self.inp_start)
+                self.inp_start = keep_from
+        # emit output positions [n_out, n_in) = stem positions shifted by the latency
+        out = np.zeros((self.q * self.c, self.n_in - self.n_out), np.float32)
         lo, hi = self.n_out - p.latency, self.n_in - p.latency
-        final_until = self.next_seg * p.centre
-        if hi > final_until:  # cannot happen with latency = centre + right; guard the invariant
+        if hi > self.next_seg * p.centre:  # impossible with latency = centre + right: guard the invariant
             raise RuntimeError("block engine emitted past its finalised output")
         s = max(lo, self.acc_start)
         if hi > s:
-            out[..., s - lo : hi - lo] = self.acc[..., s - self.acc_start : hi - self.acc_start]
-            drop = hi - self.acc_start
-            self.acc = self.acc[..., drop:]
+            out[:, s - lo : hi - lo] = self.acc.view(s - self.acc_start, hi - s)
+            self.acc.drop(hi - self.acc_start)
             self.acc_start = hi
         self.n_out = self.n_in
-        return out
+        return out.reshape(self.q, self.c, -1)
 
 
 class Separator:

@@ -1,0 +1,364 @@
+"""Streaming separation effect and ``Chain``, a pedalboard-like chain that can hold it.
+
+``SeparationEffect`` follows pedalboard's calling convention:
+
+* ``fx(audio, sr)`` (``reset=True``): the whole buffer, output aligned with the input and of the
+  same length (the effect's latency is flushed and trimmed internally);
+* ``fx(chunk, sr, reset=False)``: streaming; every call returns exactly as many samples as it was
+  given, delayed by exactly ``fx.latency_samples``; ``fx.reset()`` starts over.
+
+Latency at the host rate = the block engine's ``centre + right context`` (rounded up so that it is a
+whole number of samples at both rates) converted to the host rate, plus a fixed allowance for the
+samples the two soxr resampling streams hold back (measured per rate pair). It is an exact integer.
+
+pedalboard cannot hold Python plugins inside ``pedalboard.Pedalboard`` (spotify/pedalboard#12; the
+``PythonPlugin`` PR #88 was declined), so ``Chain`` is the thinnest composite that behaves like one:
+a list of pedalboard plugins and our effects, called as ``chain(audio, sample_rate, reset=True)``.
+Consecutive pedalboard plugins run as one ``Pedalboard`` segment (GIL released); latencies add up and
+the chain's output lines up with its input.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from functools import lru_cache
+from typing import Iterable, List, Optional
+
+import numpy as np
+
+from .audio import as_channels, check_rate
+from .errors import AudioError, SepBoardError
+from .separator import (DEFAULT_BLOCK_SECONDS, DEFAULT_CONTEXT_SECONDS, BlockEngine, Separator, _Buffer)
+
+RESAMPLE_QUALITY = "HQ"
+log = logging.getLogger("sepboard")
+
+
+@lru_cache(maxsize=64)
+def resampler_holdback(sr_in, sr_out) -> int:
+    """Most output samples a soxr stream (sr_in -> sr_out) ever owes, fed one sample at a time
+    (the worst case; larger chunks owe fewer), plus a small margin."""
+    import soxr
+
+    st = soxr.ResampleStream(sr_in, sr_out, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+    ratio = sr_out / sr_in
+    fed = got = 0
+    worst = 0.0
+    z = np.zeros((1, 1), np.float32)
+    n = int(max(4096, 0.15 * sr_in))
+    for _ in range(n):
+        got += len(st.resample_chunk(z))
+        fed += 1
+        worst = max(worst, fed * ratio - got)
+    return int(math.ceil(worst * 1.02)) + 16
+
+
+class _Stream:
+    """soxr ResampleStream for (channels, n) arrays."""
+
+    def __init__(self, sr_in, sr_out, channels: int):
+        import soxr
+
+        self.st = soxr.ResampleStream(sr_in, sr_out, channels, dtype="float32", quality=RESAMPLE_QUALITY)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self.st.resample_chunk(np.ascontiguousarray(x.T)).T)
+
+
+class SeparationEffect:
+    """A block-wise separation effect (stem, or the residual with ``residual=True``) for any rate."""
+
+    def __init__(self, separator: Separator, query: Optional[str] = None, *, embedding=None, residual: bool = False,
+                 block_seconds: float = DEFAULT_BLOCK_SECONDS, context_seconds: float = DEFAULT_CONTEXT_SECONDS):
+        self.separator = separator
+        self.query = query
+        self.residual = residual
+        self.conds = separator._conditions(query, embedding)[:1]
+        self.plan = separator.plan(block_seconds, context_seconds)
+        self._sr = None
+        self._channels = None
+        self._state = None
+        self.lead_in = 0  # samples of pure delay (silence) known to lead the next stream; see Chain
+
+    # ----- latency -------------------------------------------------------------------------------
+    def latency_at(self, sample_rate) -> int:
+        """Exact latency in samples at ``sample_rate`` for streaming (``reset=False``) calls."""
+        return self._geometry(check_rate(sample_rate))[2]
+
+    @property
+    def latency_samples(self) -> int:
+        """Latency at the rate of the current stream (call the effect once, or use ``latency_at``)."""
+        if self._sr is None:
+            raise SepBoardError("latency depends on the sample rate: call the effect once or use fx.latency_at(sr)")
+        return self.latency_at(self._sr)
+
+    def _geometry(self, sr):
+        """(extra model-rate delay, host prefill, host latency) for host rate ``sr``."""
+        sr_m = self.separator.sample_rate
+        lm = self.plan.latency
+        if sr == sr_m:
+            return 0, 0, lm
+        num, den = _ratio(sr, sr_m)  # host samples per model sample = num/den
+        lm2 = -(-lm // den) * den  # make the model-rate delay a whole number of host samples
+        delay_h = lm2 * num // den
+        prefill = int(math.ceil(resampler_holdback(sr, sr_m) * num / den)) + resampler_holdback(sr_m, sr)
+        return lm2 - lm, prefill, delay_h + prefill
+
+    # ----- state ---------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget all audio: the next call starts a new stream."""
+        self._state = None
+        self._sr = None
+        self._channels = None
+        self.lead_in = 0
+
+    def _start(self, sr, channels: int):
+        sr_m = self.separator.sample_rate
+        extra, prefill, latency = self._geometry(sr)
+        st = {
+            "engine": BlockEngine(self.separator.core, self.conds, channels, self.plan),
+            "in_rs": None if sr == sr_m else _Stream(sr, sr_m, channels),
+            "out_rs": None if sr == sr_m else _Stream(sr_m, sr, channels),
+            "fifo": _Buffer(channels),
+            "dry": _Buffer(channels),
+            "latency": latency,
+        }
+        # A stream that starts with `lead_in` samples of silence inserted by upstream delay (a Chain) is
+        # processed from its real start instead, so the block grid sits where it does for the whole
+        # buffer; the skipped silence is given back at the output, keeping the latency unchanged.
+        st["skip"] = self.lead_in
+        st["fifo"].extend_zeros(prefill + self.lead_in)
+        st["dry"].extend_zeros(latency)
+        st["pre_delay"] = extra  # model-rate zeros that round the engine delay to whole host samples
+        self._state = st
+        self._sr = sr
+        self._channels = channels
+
+    def _stream(self, x: np.ndarray) -> np.ndarray:
+        st = self._state
+        n = x.shape[-1]
+        proc = x
+        if st["skip"]:
+            k = min(st["skip"], n)
+            proc = x[:, k:]
+            st["skip"] -= k
+        xm = st["in_rs"](proc) if st["in_rs"] is not None else proc
+        if st["pre_delay"]:
+            xm = np.concatenate([np.zeros((x.shape[0], st["pre_delay"]), np.float32), xm], axis=-1)
+            st["pre_delay"] = 0
+        ym = st["engine"].push(xm)[0]
+        yh = st["out_rs"](ym) if st["out_rs"] is not None else ym
+        fifo = st["fifo"]
+        fifo.append(yh)
+        if len(fifo) < n:  # cannot happen when the hold-back allowance is right; never emit misaligned audio
+            raise RuntimeError(f"resampler owed more than its measured hold-back ({n - len(fifo)} samples short)")
+        stem = fifo.view(0, n).copy()
+        fifo.drop(n)
+        if not self.residual:
+            return stem
+        dry = st["dry"]
+        dry.append(x)
+        out = dry.view(0, n) - stem
+        dry.drop(n)
+        return out
+
+    # ----- processing ----------------------------------------------------------------------------
+    def process(self, audio, sample_rate, buffer_size: int = 0, reset: bool = True) -> np.ndarray:
+        x, mono = as_channels(audio)
+        sr = check_rate(sample_rate)
+        if reset:
+            self.reset()
+            self._start(sr, x.shape[0])
+            latency = self._state["latency"]
+            y = self._stream(np.concatenate([x, np.zeros((x.shape[0], latency), np.float32)], axis=-1))[:, latency:]
+            self.reset()
+        else:
+            if self._state is None:
+                self._start(sr, x.shape[0])
+            elif sr != self._sr or x.shape[0] != self._channels:
+                raise AudioError(f"stream changed from {self._channels} ch @ {self._sr} Hz to {x.shape[0]} ch @ {sr} Hz; "
+                                 "call reset() (or reset=True) before changing format")
+            y = self._stream(x)
+        return y[0] if mono else y
+
+    __call__ = process
+
+    def __repr__(self) -> str:
+        what = "residual" if self.residual else "stem"
+        return f"SeparationEffect({self.query!r}, {what}, latency={self.plan.latency} @ {self.separator.sample_rate} Hz)"
+
+
+def _ratio(a, b):
+    """a/b as a reduced fraction of integers (rates may be non-integer floats)."""
+    from fractions import Fraction
+
+    f = Fraction(a).limit_denominator(10 ** 6) / Fraction(b).limit_denominator(10 ** 6)
+    return f.numerator, f.denominator
+
+
+def _is_pedalboard_plugin(obj) -> bool:
+    try:
+        import pedalboard
+    except ImportError:  # pragma: no cover - pedalboard is a dependency
+        return False
+    return isinstance(obj, pedalboard.Plugin)
+
+
+class Chain(list):
+    """A list of pedalboard plugins and SepBoard effects that behaves like ``pedalboard.Pedalboard``.
+
+    ``chain(audio, sr)`` (reset=True) returns the processed buffer aligned with the input.
+    ``chain(chunk, sr, reset=False)`` streams: same length out, delayed by exactly
+    ``chain.latency_samples`` = our effects' latencies + ``holdback`` per pedalboard segment.
+
+    pedalboard's built-in plugins report no latency; the common ones (filters, EQ, compressor, gain,
+    reverb, distortion, chorus, delay) have none and stream sample for sample. A few (Resample,
+    PitchShift, the codecs) hold samples back while streaming and trim them, so they return fewer
+    samples than they were given. ``holdback`` pre-delays each pedalboard segment's output by that many
+    samples so such plugins stream glitch-free; if a plugin holds back more, the missing samples are
+    inserted as silence, the latency grows by as much, and a warning names the plugin.
+    """
+
+    def __init__(self, plugins: Iterable = (), holdback: int = 0):
+        super().__init__(plugins)
+        self.holdback = int(holdback)
+        self._segments = None
+        self._fifos: List[Optional[_Buffer]] = []
+        self._pb_latency = 0
+        self._sr = None
+        self._warned = set()
+        for p in self:
+            self._check(p)
+
+    @staticmethod
+    def _check(p):
+        if not (_is_pedalboard_plugin(p) or isinstance(p, (SeparationEffect, Chain))):
+            raise TypeError(f"Chain holds pedalboard plugins and SepBoard effects, not {type(p).__name__}")
+
+    def append(self, p):
+        self._check(p)
+        super().append(p)
+        self._segments = None
+
+    def insert(self, i, p):
+        self._check(p)
+        super().insert(i, p)
+        self._segments = None
+
+    def __setitem__(self, i, p):
+        for q in (p if isinstance(i, slice) else [p]):
+            self._check(q)
+        super().__setitem__(i, p)
+        self._segments = None
+
+    def __delitem__(self, i):
+        super().__delitem__(i)
+        self._segments = None
+
+    def remove(self, p):
+        super().remove(p)
+        self._segments = None
+
+    def pop(self, i=-1):
+        p = super().pop(i)
+        self._segments = None
+        return p
+
+    def _build(self):
+        import pedalboard
+
+        segs = []
+        group = []
+        for p in self:
+            if _is_pedalboard_plugin(p):
+                group.append(p)
+            else:
+                if group:
+                    segs.append(pedalboard.Pedalboard(group))
+                    group = []
+                segs.append(p)
+        if group:
+            segs.append(pedalboard.Pedalboard(group))
+        self._segments = segs
+        self._fifos = [None] * len(segs)
+        self._pb_latency = 0
+
+    def reset(self) -> None:
+        self._build()
+        for s in self._segments:
+            s.reset()
+        self._sr = None
+        self._warned = set()
+
+    def latency_at(self, sample_rate) -> int:
+        """Streaming latency at ``sample_rate`` before any pedalboard plugin held back more than ``holdback``."""
+        if self._segments is None:
+            self._build()
+        ours = sum(p.latency_at(sample_rate) for p in self if not _is_pedalboard_plugin(p))
+        return ours + self.holdback * sum(1 for s in self._segments if _is_pedalboard_plugin(s))
+
+    @property
+    def latency_samples(self) -> int:
+        if self._sr is None:
+            raise SepBoardError("latency depends on the sample rate: call the chain once or use chain.latency_at(sr)")
+        return self.latency_at(self._sr) + self._pb_latency
+
+    def process(self, audio, sample_rate, buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
+        x, mono = as_channels(audio)
+        sr = check_rate(sample_rate)
+        if reset:
+            self.reset()
+            y = x
+            for s in self._segments:  # each segment aligns its own output in whole-buffer mode
+                y = s(y, sr, reset=True) if isinstance(s, SeparationEffect) or isinstance(s, Chain) else \
+                    s(y, sr, buffer_size=buffer_size, reset=True)
+                y = np.asarray(y, np.float32)
+            self.reset()
+            return y[0] if mono else y
+        if self._segments is None:
+            self.reset()
+        if self._sr is None:
+            self._sr = sr
+            lead = 0  # silence our effects will see at the start of this stream
+            for seg in self._segments:
+                if _is_pedalboard_plugin(seg):
+                    lead += self.holdback
+                elif isinstance(seg, SeparationEffect):
+                    seg.reset()
+                    seg.lead_in = lead
+                    lead += seg.latency_at(sr)
+                else:
+                    lead += seg.latency_at(sr)
+        elif sr != self._sr:
+            raise AudioError(f"stream rate changed from {self._sr} to {sr} Hz; call reset() first")
+        y = x
+        n = x.shape[-1]
+        for i, s in enumerate(self._segments):
+            if _is_pedalboard_plugin(s):
+                out = np.asarray(s(y, sr, buffer_size=buffer_size, reset=False), np.float32)
+                fifo = self._fifos[i]
+                if fifo is None:
+                    fifo = self._fifos[i] = _Buffer(out.shape[0])
+                    fifo.extend_zeros(self.holdback)
+                fifo.append(out)
+                if len(fifo) < n:  # held back more than the allowance: pad with silence, latency grows
+                    short = n - len(fifo)
+                    fifo.extend_zeros(short)
+                    self._pb_latency += short
+                    names = ", ".join(type(p).__name__ for p in s)
+                    if i not in self._warned:
+                        self._warned.add(i)
+                        log.warning("pedalboard segment [%s] held back %d samples more than Chain(holdback=%d) "
+                                    "allows: the stream has a gap here and its latency grew to %d samples; use "
+                                    "reset=True for whole buffers or a larger holdback", names, short, self.holdback,
+                                    self.latency_samples)
+                y = fifo.view(0, n).copy()
+                fifo.drop(n)
+            else:
+                y = s(y, sr, reset=False)
+        return y[0] if mono else y
+
+    __call__ = process
+
+    def __repr__(self) -> str:
+        return f"Chain([{', '.join(repr(p) for p in self)}])"
