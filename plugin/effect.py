@@ -28,7 +28,8 @@ import numpy as np
 
 from .audio import as_channels, check_rate
 from .errors import AudioError, SepBoardError
-from .separator import (DEFAULT_BLOCK_SECONDS, DEFAULT_CONTEXT_SECONDS, BlockEngine, Separator, _Buffer)
+from .separator import (DEFAULT_BLOCK_SECONDS, DEFAULT_CONTEXT_SECONDS, BlockEngine, Separator, _Buffer,
+                        _ResampleStream, model_delay_at, rate_ratio)
 
 RESAMPLE_QUALITY = "HQ"
 log = logging.getLogger("sepboard")
@@ -51,18 +52,6 @@ def resampler_holdback(sr_in, sr_out) -> int:
         fed += 1
         worst = max(worst, fed * ratio - got)
     return int(math.ceil(worst * 1.02)) + 16
-
-
-class _Stream:
-    """soxr ResampleStream for (channels, n) arrays."""
-
-    def __init__(self, sr_in, sr_out, channels: int):
-        import soxr
-
-        self.st = soxr.ResampleStream(sr_in, sr_out, channels, dtype="float32", quality=RESAMPLE_QUALITY)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(self.st.resample_chunk(np.ascontiguousarray(x.T)).T)
 
 
 class SeparationEffect:
@@ -95,14 +84,12 @@ class SeparationEffect:
     def _geometry(self, sr):
         """(extra model-rate delay, host prefill, host latency) for host rate ``sr``."""
         sr_m = self.separator.sample_rate
-        lm = self.plan.latency
+        extra, delay_h = model_delay_at(self.plan.latency, sr_m, sr)
         if sr == sr_m:
-            return 0, 0, lm
-        num, den = _ratio(sr, sr_m)  # host samples per model sample = num/den
-        lm2 = -(-lm // den) * den  # make the model-rate delay a whole number of host samples
-        delay_h = lm2 * num // den
+            return 0, 0, delay_h
+        num, den = rate_ratio(sr, sr_m)
         prefill = int(math.ceil(resampler_holdback(sr, sr_m) * num / den)) + resampler_holdback(sr_m, sr)
-        return lm2 - lm, prefill, delay_h + prefill
+        return extra, prefill, delay_h + prefill
 
     # ----- state ---------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -117,8 +104,8 @@ class SeparationEffect:
         extra, prefill, latency = self._geometry(sr)
         st = {
             "engine": BlockEngine(self.separator.core, self.conds, channels, self.plan),
-            "in_rs": None if sr == sr_m else _Stream(sr, sr_m, channels),
-            "out_rs": None if sr == sr_m else _Stream(sr_m, sr, channels),
+            "in_rs": None if sr == sr_m else _ResampleStream(sr, sr_m, channels),
+            "out_rs": None if sr == sr_m else _ResampleStream(sr_m, sr, channels),
             "fifo": _Buffer(channels),
             "dry": _Buffer(channels),
             "latency": latency,
@@ -129,7 +116,7 @@ class SeparationEffect:
         st["skip"] = self.lead_in
         st["fifo"].extend_zeros(prefill + self.lead_in)
         st["dry"].extend_zeros(latency)
-        st["pre_delay"] = extra  # model-rate zeros that round the engine delay to whole host samples
+        st["post_delay"] = extra  # model-rate zeros that round the engine delay to whole host samples
         self._state = st
         self._sr = sr
         self._channels = channels
@@ -143,10 +130,10 @@ class SeparationEffect:
             proc = x[:, k:]
             st["skip"] -= k
         xm = st["in_rs"](proc) if st["in_rs"] is not None else proc
-        if st["pre_delay"]:
-            xm = np.concatenate([np.zeros((x.shape[0], st["pre_delay"]), np.float32), xm], axis=-1)
-            st["pre_delay"] = 0
         ym = st["engine"].push(xm)[0]
+        if st["post_delay"]:  # after the engine, so its block grid matches Separator.separate's
+            ym = np.concatenate([np.zeros((x.shape[0], st["post_delay"]), np.float32), ym], axis=-1)
+            st["post_delay"] = 0
         yh = st["out_rs"](ym) if st["out_rs"] is not None else ym
         fifo = st["fifo"]
         fifo.append(yh)
@@ -186,14 +173,6 @@ class SeparationEffect:
     def __repr__(self) -> str:
         what = "residual" if self.residual else "stem"
         return f"SeparationEffect({self.query!r}, {what}, latency={self.plan.latency} @ {self.separator.sample_rate} Hz)"
-
-
-def _ratio(a, b):
-    """a/b as a reduced fraction of integers (rates may be non-integer floats)."""
-    from fractions import Fraction
-
-    f = Fraction(a).limit_denominator(10 ** 6) / Fraction(b).limit_denominator(10 ** 6)
-    return f.numerator, f.denominator
 
 
 def _is_pedalboard_plugin(obj) -> bool:

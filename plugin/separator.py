@@ -18,7 +18,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -260,6 +260,37 @@ class BlockEngine:
         return out.reshape(self.q, self.c, -1)
 
 
+def rate_ratio(a, b):
+    """a/b as a reduced fraction of integers (rates may be non-integer floats)."""
+    from fractions import Fraction
+
+    f = Fraction(a).limit_denominator(10 ** 6) / Fraction(b).limit_denominator(10 ** 6)
+    return f.numerator, f.denominator
+
+
+def model_delay_at(latency_m: int, sr_m, sr):
+    """(extra model-rate delay, host-rate delay) so that latency_m + extra is a whole number of samples
+    at both rates: the smallest such extra."""
+    if sr == sr_m:
+        return 0, latency_m
+    num, den = rate_ratio(sr, sr_m)  # host samples per model sample = num/den
+    total = -(-latency_m // den) * den
+    return total - latency_m, total * num // den
+
+
+class _ResampleStream:
+    """soxr ResampleStream for (channels, n) float32 arrays; ``last=True`` flushes."""
+
+    def __init__(self, sr_in, sr_out, channels: int, quality: str = "HQ"):
+        import soxr
+
+        self.st = soxr.ResampleStream(sr_in, sr_out, channels, dtype="float32", quality=quality)
+
+    def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+        y = self.st.resample_chunk(np.ascontiguousarray(x.T, dtype=np.float32), last=last)
+        return np.ascontiguousarray(y.T)
+
+
 class Separator:
     """Text-queried separation with one model bundle (see DESIGN.md, "Public API")."""
 
@@ -349,25 +380,23 @@ class Separator:
         if block_seconds is _UNSET:
             block_seconds = DEFAULT_BLOCK_SECONDS
         n = x.shape[-1]
-        xm = resample(x, rate, self.sample_rate)
-        nm = xm.shape[-1]
-        if nm == 0:  # shorter than one model-rate sample: pad, separate, crop
-            xm = np.zeros((x.shape[0], 1), np.float32)
-            nm = 1
         if block_seconds is None:
-            if nm / self.sample_rate > WHOLE_CLIP_MAX_SECONDS:
-                raise AudioError(f"whole-clip mode holds the entire spectrogram in memory; {nm / self.sample_rate:.0f} s "
-                                 f"is over {WHOLE_CLIP_MAX_SECONDS:.0f} s. Use block-wise mode (block_seconds=...)")
+            xm = resample(x, rate, self.sample_rate)
+            if xm.shape[-1] == 0:  # shorter than one model-rate sample
+                xm = np.zeros((x.shape[0], 1), np.float32)
+            if xm.shape[-1] / self.sample_rate > WHOLE_CLIP_MAX_SECONDS:
+                raise AudioError(f"whole-clip mode holds the entire spectrogram in memory; {n / rate:.0f} s is over "
+                                 f"{WHOLE_CLIP_MAX_SECONDS:.0f} s. Use block-wise mode (block_seconds=...)")
             if _is_cancelled(cancel):
                 raise Cancelled("separation cancelled")
-            ym = self.core.separate(xm, conds)  # [Q, C, N]
+            ym = self.core.separate(xm, conds)  # [Q, C, N_model]
+            stems = [resample(y, self.sample_rate, rate, length=n) for y in ym]
             if progress:
                 progress(1.0)
         else:
-            ym = self._blockwise(xm, conds, block_seconds, context_seconds, progress, cancel)
+            stems = list(self._blockwise(x, rate, conds, block_seconds, context_seconds, progress, cancel))
         outs = []
-        for stem_m in ym:
-            stem = resample(stem_m, self.sample_rate, rate, length=n)
+        for stem in stems:
             if residual:
                 stem = x - stem
             outs.append(stem[0] if mono else stem)
@@ -376,29 +405,70 @@ class Separator:
     def plan(self, block_seconds: float = DEFAULT_BLOCK_SECONDS, context_seconds: float = DEFAULT_CONTEXT_SECONDS) -> BlockPlan:
         return BlockPlan.make(self.core, block_seconds, context_seconds)
 
-    def _blockwise(self, xm, conds, block_seconds, context_seconds, progress, cancel) -> np.ndarray:
+    def iter_separate(self, chunks: Iterable[np.ndarray], sr, conds: np.ndarray, channels: int, n_total: int,
+                      block_seconds: float = DEFAULT_BLOCK_SECONDS, context_seconds: float = DEFAULT_CONTEXT_SECONDS,
+                      cancel: CancelFn = None) -> Iterator[np.ndarray]:
+        """Block-wise separation of a stream of (channels, n) chunks at rate ``sr``.
+
+        Yields (queries, channels, m) stem chunks aligned with the input (latency already removed),
+        ``n_total`` samples in all. Memory stays constant in the stream's length: resampling runs as
+        soxr streams, and the engine keeps only one window of audio.
+        """
         plan = self.plan(block_seconds, context_seconds)
-        eng = BlockEngine(self.core, conds, xm.shape[0], plan)
-        n = xm.shape[-1]
-        total = n + plan.latency
-        out = np.zeros((conds.shape[0], xm.shape[0], n), np.float32)
-        step = plan.centre * eng.max_segments
-        pos = 0  # input samples pushed (including the flush zeros)
-        while pos < total:
+        q = conds.shape[0]
+        sr_m = self.sample_rate
+        eng = BlockEngine(self.core, conds, channels, plan)
+        in_rs = _ResampleStream(sr, sr_m, channels) if sr != sr_m else None
+        out_rs = _ResampleStream(sr_m, sr, q * channels) if sr != sr_m else None
+        # The delayed stem goes through the output resampler (as in the streaming effect, so both give
+        # the same samples) with the delay rounded up to a whole number of host samples, then trimmed.
+        extra, skip = model_delay_at(plan.latency, sr_m, sr)
+        state = {"skip": skip, "emitted": 0, "extra": extra}
+
+        def through(xm: np.ndarray, last: bool):
+            y = eng.push(xm, cancel).reshape(q * channels, -1)
+            if state["extra"]:
+                y = np.concatenate([np.zeros((y.shape[0], state["extra"]), np.float32), y], axis=-1)
+                state["extra"] = 0
+            if out_rs is not None:
+                y = out_rs(y, last)
+            if state["skip"]:
+                k = min(state["skip"], y.shape[-1])
+                y, state["skip"] = y[:, k:], state["skip"] - k
+            y = y[:, : max(0, n_total - state["emitted"])]
+            state["emitted"] += y.shape[-1]
+            return y.reshape(q, channels, -1)
+
+        for chunk in chunks:
             if _is_cancelled(cancel):
                 raise Cancelled("separation cancelled")
-            m = min(step, total - pos)
-            chunk = xm[:, pos : pos + m] if pos < n else np.zeros((xm.shape[0], 0), np.float32)
-            if chunk.shape[-1] < m:
-                chunk = np.concatenate([chunk, np.zeros((xm.shape[0], m - chunk.shape[-1]), np.float32)], axis=-1)
-            y = eng.push(chunk, cancel)
-            a, b = pos - plan.latency, pos + m - plan.latency  # stem positions of y
-            lo, hi = max(a, 0), min(b, n)
-            if hi > lo:
-                out[..., lo:hi] = y[..., lo - a : hi - a]
-            pos += m
-            if progress:
-                progress(min(1.0, pos / total))
+            xm = in_rs(chunk, False) if in_rs is not None else chunk
+            y = through(xm, False)
+            if y.shape[-1]:
+                yield y
+        # Flush with silence (not the resampler's end-of-stream mode), exactly as the streaming effect
+        # does, until every output sample is out.
+        zeros = np.zeros((channels, max(1024, int(0.25 * sr))), np.float32)
+        while state["emitted"] < n_total:
+            y = through(in_rs(zeros) if in_rs is not None else zeros, False)
+            if y.shape[-1]:
+                yield y
+
+    def _blockwise(self, x, sr, conds, block_seconds, context_seconds, progress, cancel) -> np.ndarray:
+        n = x.shape[-1]
+        step = max(1, int(8 * block_seconds * sr))
+
+        def chunks():
+            for i in range(0, n, step):
+                yield x[:, i : i + step]
+                if progress:
+                    progress(min(1.0, (i + step) / n))
+
+        out = np.zeros((conds.shape[0], x.shape[0], n), np.float32)
+        pos = 0
+        for y in self.iter_separate(chunks(), sr, conds, x.shape[0], n, block_seconds, context_seconds, cancel):
+            out[..., pos : pos + y.shape[-1]] = y
+            pos += y.shape[-1]
         return out
 
     def effect(self, query: Optional[str] = None, *, embedding=None, residual: bool = False,

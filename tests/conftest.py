@@ -90,3 +90,67 @@ def music_like(n: int, sr: int = 32000, channels: int = 1, seed: int = 0) -> np.
         x += 0.02 * r.standard_normal(n)
         out.append(x)
     return np.asarray(out, np.float32)
+
+
+TEXT_WORDS = ("bass guitar drums piano violin vocals voice synth pad lead organ flute trumpet saxophone cello "
+              "acoustic electric the a of and sound playing slap funky strings brass keys").split()
+
+
+def write_tiny_text_encoder(folder, dim: int = 16, seed: int = 0, max_tokens: int = 16):
+    """A word-level tokenizer and a bag-of-words ONNX encoder (ids -> masked mean -> L2) in ``folder``.
+
+    Returns the manifest's ``text_encoder`` entry. Distinct words get distinct random vectors, so
+    different queries give different conditions."""
+    import torch
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.normalizers import Lowercase
+    from tokenizers.pre_tokenizers import Whitespace
+
+    vocab = {"[PAD]": 0, "[UNK]": 1}
+    for w in TEXT_WORDS:
+        vocab.setdefault(w, len(vocab))
+    tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tok.normalizer = Lowercase()
+    tok.pre_tokenizer = Whitespace()
+    tok.save(str(Path(folder) / "tokenizer.json"))
+
+    class BagOfWords(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(seed)
+            self.table = torch.nn.Parameter(torch.randn(len(vocab), dim, generator=g))
+
+        def forward(self, input_ids, attention_mask):
+            e = self.table[input_ids] * attention_mask.unsqueeze(-1).float()
+            e = e.sum(1) / attention_mask.float().sum(1, keepdim=True).clamp(min=1.0)
+            return torch.nn.functional.normalize(e, dim=-1)
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(BagOfWords().eval(), (torch.ones(1, 3, dtype=torch.long), torch.ones(1, 3, dtype=torch.long)),
+                          str(Path(folder) / "text_encoder.onnx"), input_names=["input_ids", "attention_mask"],
+                          output_names=["embedding"], opset_version=18, dynamo=False,
+                          dynamic_axes={"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"},
+                                        "embedding": {0: "b"}})
+    return {"file": "text_encoder.onnx", "tokenizer": "tokenizer.json", "kind": "test-bag-of-words",
+            "max_tokens": max_tokens, "pooling": "mean", "normalize": True, "pad_id": 0}
+
+
+def make_text_bundle(path, seed: int = 2, **model_kw):
+    """A tiny bundle *with* a text encoder: Separator.load(path).separate(audio, sr, 'bass') works."""
+    from export.bundle_writer import write_bundle
+
+    model = tiny_model(seed, **model_kw)
+    write_bundle(path, model, name="tiny-text-test", source="tests", license="MIT",
+                 text_encoder=lambda folder: write_tiny_text_encoder(folder, dim=model.cfg.condition_dim))
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def text_bundle(tmp_path_factory):
+    """A tiny text-queried bundle (32 kHz, n_fft 1024) that separates quickly."""
+    return make_text_bundle(tmp_path_factory.mktemp("bundles") / "text", n_fft=1024, hop=320,
+                            widths=(4, 4, 8, 8, 8), downsamples=((2, 2),) * 5)

@@ -75,6 +75,14 @@ def test_streaming_equals_one_call_delayed_by_latency(ident, sr):
     assert np.max(np.abs(whole[:, 2000:-2000] - x[:, 2000:-2000])) <= 2e-3
 
 
+@pytest.mark.parametrize("sr", [32000, 44100])
+def test_effect_equals_offline_blockwise_separation(tiny, sr):
+    kw = dict(block_seconds=1.0, context_seconds=0.25)
+    x = band_limited(int(2.2 * sr), sr, seed=11)
+    fx = tiny.effect(embedding=EMB, **kw)
+    assert np.max(np.abs(fx(x, sr) - tiny.separate(x, sr, embedding=EMB, **kw))) <= 1e-5
+
+
 def test_chunk_sizes_from_1_to_65536(ident):
     sr = 44100
     fx = ident.effect(embedding=EMB, block_seconds=1.0, context_seconds=0.25)
