@@ -112,6 +112,36 @@ def file_info(path) -> Tuple[float, int, int]:
     return check_rate(sr, f"sample rate of {p}"), int(ch), int(n)
 
 
+def wav_truncation(path) -> Optional[str]:
+    """For RIFF/WAVE files whose 'data' chunk is shorter than its header says (an interrupted copy or
+    download), a sentence saying so; libsndfile then reads only the frames that are present."""
+    import struct
+
+    p = Path(path)
+    if p.suffix.lower() not in (".wav", ".wave"):
+        return None
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            pos = 12
+            while pos + 8 <= size:
+                f.seek(pos)
+                cid, clen = struct.unpack("<4sI", f.read(8))
+                if cid == b"data":
+                    present = size - pos - 8
+                    if clen != 0xFFFFFFFF and clen > present:
+                        return (f"{p.name} is truncated: its header announces {clen} bytes of audio but only "
+                                f"{present} are present ({100 * present / clen:.0f} %); the part that exists was used")
+                    return None
+                pos += 8 + clen + (clen & 1)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
 def read_audio(path) -> Tuple[np.ndarray, float]:
     """Whole file as float32 (channels, samples) and its sample rate."""
     sr, ch, n = file_info(path)
@@ -157,7 +187,12 @@ class AtomicAudioWriter:
         if fmt == "flac" and bit_depth == "32f":
             raise OutputError("FLAC cannot store 32-bit float; use --bit-depth 16 or 24, or --format wav")
         self.bit_depth = bit_depth
+        self.made_dirs = []  # folders this writer created, removed again on abort if still empty
         try:
+            d = self.path.parent
+            while not d.exists():
+                self.made_dirs.append(d)
+                d = d.parent
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
             os.close(fd)
@@ -202,6 +237,11 @@ class AtomicAudioWriter:
                 os.unlink(tmp)
             except OSError:
                 pass
+        for d in getattr(self, "made_dirs", []):
+            try:
+                d.rmdir()  # only if empty: another writer may have committed a file there
+            except OSError:
+                break
 
     def __enter__(self):
         return self
