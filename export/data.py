@@ -337,10 +337,11 @@ def gen_drums(song: Song, fam: Family, rng, seconds: float) -> List[Note]:
     return [n for n in notes if n[0] >= 0]
 
 
-def gen_notes(fam: Family, rng, seconds: float, program: Optional[int] = None) -> List[Note]:
+def gen_notes(fam: Family, rng, seconds: float, program: Optional[int] = None, song: Optional[Song] = None) -> List[Note]:
+    """Notes for one stem; pass ``song`` to share key, tempo and progression with other stems."""
     if program is not None and program in PROGRAM_REGISTER and fam.style != "drums":
         fam = Family(fam.name, fam.programs, fam.style, PROGRAM_REGISTER[program], fam.phrases, fam.heldout_phrases)
-    song = random_song(rng)
+    song = song or random_song(rng)
     st = fam.style
     if st in ("chords", "strum", "organ", "pad"):
         return gen_chords(song, fam, rng, seconds, st)

@@ -109,6 +109,7 @@ class SeparationEffect:
             "fifo": _Buffer(channels),
             "dry": _Buffer(channels),
             "latency": latency,
+            "emitted": 0,
         }
         # A stream that starts with `lead_in` samples of silence inserted by upstream delay (a Chain) is
         # processed from its real start instead, so the block grid sits where it does for the whole
@@ -141,6 +142,13 @@ class SeparationEffect:
             raise RuntimeError(f"resampler owed more than its measured hold-back ({n - len(fifo)} samples short)")
         stem = fifo.view(0, n).copy()
         fifo.drop(n)
+        # Before the latency has passed the output is, by definition, silence: what the output
+        # resampler rings ahead of the stem's first sample belongs to negative time, which the
+        # whole-buffer call trims; zeroing it keeps stateful plugins downstream identical.
+        early = st["latency"] - st["emitted"]
+        if early > 0:
+            stem[:, : min(early, n)] = 0.0
+        st["emitted"] += n
         if not self.residual:
             return stem
         dry = st["dry"]
@@ -169,6 +177,14 @@ class SeparationEffect:
         return y[0] if mono else y
 
     __call__ = process
+
+    def flush(self) -> np.ndarray:
+        """End a stream: the last ``latency_samples`` of output (the input followed by silence), then reset."""
+        if self._state is None:
+            raise SepBoardError("nothing to flush: the effect has not been fed a stream")
+        y = self._stream(np.zeros((self._channels, self._state["latency"]), np.float32))
+        self.reset()
+        return y
 
     def __repr__(self) -> str:
         what = "residual" if self.residual else "stem"
@@ -310,9 +326,21 @@ class Chain(list):
                     lead += seg.latency_at(sr)
         elif sr != self._sr:
             raise AudioError(f"stream rate changed from {self._sr} to {sr} Hz; call reset() first")
+        self._channels = x.shape[0]
+        return self._run_stream(x, sr, buffer_size, mono)
+
+    def _run_stream(self, x, sr, buffer_size, mono, flushing: bool = False):
         y = x
         n = x.shape[-1]
+        upstream = True  # no SeparationEffect seen yet
         for i, s in enumerate(self._segments):
+            if flushing and upstream and _is_pedalboard_plugin(s):
+                # whole-buffer semantics: what plugins before our first effect ring past the end
+                # of the input is cut, so our effects see silence there
+                y = np.zeros_like(y)
+                continue
+            if not _is_pedalboard_plugin(s):
+                upstream = False
             if _is_pedalboard_plugin(s):
                 out = np.asarray(s(y, sr, buffer_size=buffer_size, reset=False), np.float32)
                 fifo = self._fifos[i]
@@ -338,6 +366,16 @@ class Chain(list):
         return y[0] if mono else y
 
     __call__ = process
+
+    def flush(self, buffer_size: int = 8192) -> np.ndarray:
+        """End a stream: the last ``latency_samples`` of output, exactly the tail of what one
+        whole-buffer call on the same input returns; then reset. Shape (channels, latency)."""
+        if self._sr is None:
+            raise SepBoardError("nothing to flush: the chain has not been fed a stream")
+        n = self.latency_samples
+        y = self._run_stream(np.zeros((self._channels, n), np.float32), self._sr, buffer_size, False, flushing=True)
+        self.reset()
+        return y
 
     def __repr__(self) -> str:
         return f"Chain([{', '.join(repr(p) for p in self)}])"

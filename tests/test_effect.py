@@ -209,6 +209,20 @@ def test_chain_without_enough_holdback_warns_and_keeps_length(tiny, caplog):
     assert "held back 257 samples" in caplog.text
 
 
+def test_chain_flush_completes_the_stream_exactly(tiny):
+    sr = 44100
+    fx = tiny.effect(embedding=EMB, block_seconds=1.0, context_seconds=0.25)
+    chain = Chain([pb.HighpassFilter(60), pb.Reverb(room_size=0.5), fx, pb.PeakFilter(3000, 2.5, 0.8)])
+    x = band_limited(int(1.7 * sr), sr, seed=12)
+    whole = chain(x, sr)
+    outs = [chain(x[:, i : i + 5000], sr, reset=False) for i in range(0, x.shape[-1], 5000)]
+    lat = chain.latency_samples
+    outs.append(chain.flush())
+    y = np.concatenate(outs, axis=-1)[:, lat:]
+    assert y.shape == x.shape
+    assert np.max(np.abs(y - whole)) <= 1e-5  # upstream reverb tail is cut, as in the whole-buffer call
+
+
 def test_chain_rejects_other_objects():
     with pytest.raises(TypeError, match="pedalboard plugins and SepBoard effects"):
         Chain([lambda x, sr: x])
