@@ -1,7 +1,7 @@
 """Official AudioSep checkpoint -> SepBoard bundle.
 
     python -m export.audiosep --checkpoint audiosep_base_4M_steps.ckpt --out bundles/audiosep [--name NAME]
-                              [--tokenizer DIR] [--no-text] [--download]
+                              [--tokenizer DIR] [--no-text] [--download [--cache DIR] [--sha256 HEX]]
 
 Reads the Lightning checkpoint with ``torch.load(weights_only=True)``, loads the ResUNet30 strictly
 (missing/unexpected/mis-shaped tensors are listed), exports ``separator.onnx`` and verifies it
@@ -62,6 +62,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-text", action="store_true", help="do not export the text encoder")
     p.add_argument("--download", action="store_true", help="fetch the official checkpoint and tokenizer first")
     p.add_argument("--cache", default=None, help="download folder (default: the user cache)")
+    p.add_argument("--sha256", default=None, help="expected sha256 of the downloaded checkpoint (with --download)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
         if args.download:
             from .download import fetch_official
 
-            ckpt, tok_dl = fetch_official(args.cache)
+            ckpt, tok_dl = fetch_official(args.cache, checkpoint_sha256=args.sha256)
             tok = tok or tok_dl
         if not ckpt:
             p.error("--checkpoint is required (or --download)")
