@@ -46,6 +46,24 @@ def _is_cancelled(cancel: CancelFn) -> bool:
     return bool(cancel())
 
 
+ACTIVATION_BUDGET_BYTES = 600 * 2 ** 20  # live activations per ONNX call (measured ~1 MB/frame, full ResUNet30)
+
+
+def activation_bytes_per_frame(arch: Optional[dict], freq_bins: int) -> int:
+    """Rough peak activation memory per STFT frame of one batch item, from the architecture.
+
+    Sum over U-Net levels of channels x frequency bins / time downsampling, times 4 bytes and ~4
+    tensors alive; for the official ResUNet30 this gives ~1 MB/frame, which matches ORT's measured
+    peak (bench/bench_runtime.py). Unknown architectures are assumed to be full size."""
+    if not arch:
+        return 1 << 20
+    total, f, t = 0.0, float(freq_bins), 1.0
+    for w, (dt, df) in zip(arch.get("widths", []), arch.get("downsamples", [])):
+        total += w * f / t
+        f, t = f / df, t * dt
+    return int(max(total, 1.0) * 4 * 4)
+
+
 class ModelCore:
     """Model-rate separation of equal-length segments: STFT -> ONNX masks -> ISTFT."""
 
@@ -59,6 +77,12 @@ class ModelCore:
         self.cond_dim = m.condition_dim
         self.time_multiple = max(1, m.time_multiple)
         self.max_batch = max(1, int(max_batch))
+        self.frame_bytes = activation_bytes_per_frame(m.raw.get("separator", {}).get("architecture"), self.fb)
+
+    def batch_for(self, frames: int) -> int:
+        """Items per ONNX call for segments of ``frames`` frames, within the activation budget."""
+        budget = ACTIVATION_BUDGET_BYTES // max(1, self.frame_bytes * frames)
+        return int(max(1, min(self.max_batch, budget)))
 
     @property
     def session(self):
@@ -68,9 +92,10 @@ class ModelCore:
         """mag [B,1,T,F], cond [B,D] -> (mask, cos, sin) [B,1,T,F], run in batches of ``max_batch``."""
         sess = self.session
         outs = []
-        for i in range(0, mag.shape[0], self.max_batch):
-            outs.append(sess.run(["mask", "cos", "sin"], {"magnitude": mag[i : i + self.max_batch],
-                                                         "condition": cond[i : i + self.max_batch]}))
+        step = self.batch_for(mag.shape[2])
+        for i in range(0, mag.shape[0], step):
+            outs.append(sess.run(["mask", "cos", "sin"], {"magnitude": mag[i : i + step],
+                                                         "condition": cond[i : i + step]}))
         if len(outs) == 1:
             return outs[0]
         return [np.concatenate([o[k] for o in outs]) for k in range(3)]
@@ -208,17 +233,32 @@ class BlockEngine:
         self.n_in = 0
         self.n_out = 0
         self.segments_done = 0
+        self.segments_skipped = 0
+
+    def _silent(self, k: int) -> bool:
+        """True when every sample the centre (and fade) of segment k can see is exactly zero: then
+        its output there is exactly zero too (Y = X * mask), so it need not be computed. This skips
+        the silence that flushes a stream and digital silence inside files."""
+        p = self.plan
+        a = k * p.centre - p.left - self.inp_start
+        lo = a + max(0, p.left - self.core.n_fft)
+        return not np.any(self.inp.view(lo, a + p.window - lo))
 
     def _run_segments(self, ks: List[int]) -> None:
         p = self.plan
+        need = max(ks) * p.centre + p.centre + p.fade - self.acc_start
+        if len(self.acc) < need:
+            self.acc.extend_zeros(need - len(self.acc))
+        silent = [k for k in ks if self._silent(k)]
+        ks = [k for k in ks if k not in silent]
+        self.segments_skipped += len(silent)
+        if not ks:
+            return
         x = np.stack([self.inp.view(k * p.centre - p.left - self.inp_start, p.window) for k in ks])
         y = self.core.separate(x.reshape(len(ks) * self.c, p.window), self.conds)
         y = y.reshape(self.q, len(ks), self.c, p.window)
         for j, k in enumerate(ks):
             start = k * p.centre  # centre start (input position)
-            need = start + p.centre + p.fade - self.acc_start
-            if len(self.acc) < need:
-                self.acc.extend_zeros(need - len(self.acc))
             seg = y[:, j, :, p.left : p.left + p.centre + p.fade].reshape(self.q * self.c, -1).copy()
             if k > 0:
                 seg[:, : p.fade] *= self.ramp_up

@@ -226,3 +226,23 @@ def test_chain_flush_completes_the_stream_exactly(tiny):
 def test_chain_rejects_other_objects():
     with pytest.raises(TypeError, match="pedalboard plugins and SepBoard effects"):
         Chain([lambda x, sr: x])
+
+
+def test_silent_segments_are_skipped_exactly(tiny):
+    sr = 32000
+    x = band_limited(5 * sr, sr, seed=13)
+    x[:, int(1.2 * sr) : int(3.8 * sr)] = 0.0  # digital silence inside the file
+    kw = dict(embedding=EMB, block_seconds=1.0, context_seconds=0.25)
+    fx = tiny.effect(**kw)
+    y = fx(x, sr)
+    from plugin.separator import BlockEngine
+
+    plan = tiny.plan(1.0, 0.25)
+    full = BlockEngine(tiny.core, EMB[None], 2, plan)
+    full._silent = lambda k: False  # the reference computes every segment
+    ref = np.concatenate([full.push(x), full.push(np.zeros((2, plan.latency), np.float32))], axis=-1)[0][:, plan.latency:]
+    eng = BlockEngine(tiny.core, EMB[None], 2, plan)
+    got = np.concatenate([eng.push(x), eng.push(np.zeros((2, plan.latency), np.float32))], axis=-1)[0][:, plan.latency:]
+    assert eng.segments_skipped >= 2 and full.segments_skipped == 0
+    assert np.array_equal(got, ref)
+    assert np.max(np.abs(y - ref)) == 0.0

@@ -1,0 +1,56 @@
+"""Helpers for the benchmarks: cached random-weight bundles, subprocess runs with peak RSS."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "bench" / ".cache"
+PY = sys.executable
+
+
+def full_size_bundle() -> Path:
+    """The official ResUNet30 architecture with seeded random weights, exported once."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / "resunet30-random"
+    if not (path / "manifest.json").exists():
+        import torch
+
+        sys.path.insert(0, str(ROOT))
+        from export.bundle_writer import write_bundle
+        from export.resunet import ResUNet30
+
+        torch.manual_seed(0)
+        model = ResUNet30().eval()
+        torch.save(model.state_dict(), CACHE / "resunet30-random.pt")
+        write_bundle(path, model, name="resunet30-random", source="bench", license="MIT")
+    return path
+
+
+def run_json(code: str, env=None, timeout=3600) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON line; peak RSS is added as rss_mb."""
+    wrapper = code + "\nimport resource, json as _j\nprint('@@' + _j.dumps(dict(RESULT, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))\n"
+    e = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
+    e.update(env or {})
+    out = subprocess.run([PY, "-c", wrapper], capture_output=True, text=True, env=e, timeout=timeout, cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    line = [l for l in out.stdout.splitlines() if l.startswith("@@")][-1]
+    return json.loads(line[2:])
+
+
+def machine() -> str:
+    import platform
+
+    cpu = ""
+    try:
+        for l in open("/proc/cpuinfo"):
+            if l.startswith("model name"):
+                cpu = l.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu or platform.processor()}, {os.cpu_count()} cores, Python {platform.python_version()}"
