@@ -40,7 +40,7 @@ log = logging.getLogger("export.train")
 DEFAULT_ARCH = ResUNetConfig(
     sample_rate=32000, n_fft=1024, hop=320, condition_dim=256,
     widths=(8, 16, 32, 64, 128), downsamples=((2, 2),) * 5,
-    input_transform="log", film="scale_shift",
+    input_transform="log", film="scale_shift", momentum=0.1,
 )
 TEXT_DIM = 384
 SNR_TAU = 1e-3  # soft ceiling of the per-example SNR loss (~30 dB above the target)
@@ -55,6 +55,14 @@ class DefaultModel(nn.Module):
         super().__init__()
         self.sep = ResUNet30(cfg)
         self.projection = nn.Linear(TEXT_DIM, cfg.condition_dim)
+        # Start with the phase mask at 0 rad (real part tanh(2) ~ 0.96, imaginary 0): the output is
+        # then mask x mixture, and the net learns phase corrections later. With AudioSep's random
+        # init every early output has a scrambled phase, and a small model learns very slowly.
+        with torch.no_grad():
+            ac = self.sep.base.after_conv
+            ac.weight[1:3].zero_()
+            ac.bias[1] = 2.0
+            ac.bias[2] = 0.0
 
     def condition(self, text_emb: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.projection(text_emb), dim=-1)
@@ -328,7 +336,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seconds", type=float, default=2.0, help="training crop length")
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=1.5e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--valid-n", type=int, default=96)
