@@ -75,6 +75,11 @@ def write_bundle(
             manifest.update(extra)
         write_manifest(stage, manifest)
         Bundle(stage)  # validate what we wrote: format, files, checksums
+        from plugin.audio import publish_mode
+
+        publish_mode(stage, directory=True)
+        for f in stage.iterdir():
+            publish_mode(f)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             if old.exists():

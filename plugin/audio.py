@@ -23,6 +23,20 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".aif", ".aiff", ".
 SOXR_QUALITY = "HQ"
 
 
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+UMASK = _umask()
+
+
+def publish_mode(path, directory: bool = False) -> None:
+    """Give a file made by mkstemp/mkdtemp (0600/0700) the permissions a normal create would."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~UMASK)
+
+
 def check_rate(sr, what: str = "sample rate") -> float:
     try:
         r = float(sr)
@@ -216,6 +230,7 @@ class AtomicAudioWriter:
     def commit(self) -> Path:
         try:
             self.f.close()
+            publish_mode(self.tmp)
             os.replace(self.tmp, self.path)
         except Exception as exc:
             self._cleanup()

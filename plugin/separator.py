@@ -496,7 +496,7 @@ class Separator:
 
     def _blockwise(self, x, sr, conds, block_seconds, context_seconds, progress, cancel) -> np.ndarray:
         n = x.shape[-1]
-        step = max(1, int(8 * block_seconds * sr))
+        step = max(1, int(block_seconds * sr))  # progress (and cancel) about once per block
 
         def chunks():
             for i in range(0, n, step):

@@ -216,3 +216,14 @@ def test_flac_float_is_refused(songs, tmp_path, text_bundle, capsys):
     rc, err = run([songs[1], "-q", "bass", "-o", tmp_path / "o", "--format", "flac", "--bit-depth", "32f",
                    "--bundle", text_bundle], capsys)
     assert rc == 2 and "FLAC cannot store 32-bit float" in err
+
+
+def test_outputs_get_normal_file_permissions(songs, tmp_path, text_bundle, capsys):
+    import stat
+
+    from plugin.audio import UMASK
+
+    out = tmp_path / "out"
+    assert run([songs[1], "-q", "bass", "-o", out, "--bundle", text_bundle], capsys)[0] == 0
+    mode = stat.S_IMODE((out / "a song" / "bass.wav").stat().st_mode)
+    assert mode == 0o666 & ~UMASK

@@ -1,0 +1,98 @@
+"""Start the host: QApplication + MainWindow (called by ``python -m plugin.host``)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+T_START = time.perf_counter()
+
+
+def run(path: Optional[str] = None, bundle: Optional[str] = None, autosave_seconds: float = 30.0,
+        screenshot: Optional[str] = None, exit_after_paint: bool = False, open_dialog: bool = True,
+        size=(1280, 760), backend=None, prompter=None) -> int:
+    from PyQt6.QtCore import QTimer, qInstallMessageHandler
+    from PyQt6.QtWidgets import QApplication
+
+    from .window import MainWindow
+
+    qInstallMessageHandler(_qt_messages)
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "sepboard"])
+    app.setApplicationName("SepBoard")
+    app.setApplicationDisplayName("SepBoard")
+    if screenshot or exit_after_paint:
+        from .dialogs import AutoPrompter
+
+        prompter = prompter or AutoPrompter({"ask": False, "ask_save": "discard"})
+        open_dialog = False
+    win = MainWindow(bundle=bundle, autosave_seconds=autosave_seconds, backend=backend, prompter=prompter)
+    win.resize(*size)
+    win.show()
+    if path:
+        QTimer.singleShot(0, lambda: win.open_path(path))
+    else:
+        def startup():
+            if not win.offer_untitled_recovery() and open_dialog:
+                win.open_dialog()
+        QTimer.singleShot(0, startup)
+
+    if exit_after_paint:
+        def painted(t):
+            print(f"first-paint {t - T_START:.6f}", flush=True)
+            print(f"first-paint-epoch {time.time():.6f}", flush=True)
+            QTimer.singleShot(0, app.quit)
+        win.firstWaveformPainted.connect(painted)
+        fail_if_error(win, app)
+
+    if screenshot:
+        out = Path(screenshot)
+
+        def ready():
+            return (not win.busy()) and win.timeline.lanes_painted() and (win.separator is not None or win.model_error)
+
+        def poll():
+            if ready():
+                QTimer.singleShot(300, shoot)
+            else:
+                QTimer.singleShot(100, poll)
+
+        def shoot():
+            app.processEvents()
+            img = win.grab()
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ok = img.save(str(out))
+            print(f"screenshot {out} {'saved' if ok else 'FAILED'} ({img.width()}x{img.height()}, "
+                  f"platform {app.platformName()})", flush=True)
+            app.exit(0 if ok else 1)
+
+        QTimer.singleShot(200, poll)
+        fail_if_error(win, app)
+        QTimer.singleShot(120000, lambda: (print("screenshot: timed out", flush=True), app.exit(3)))
+
+    code = app.exec()
+    win.shutdown()
+    return code
+
+
+_QUIET = ("does not support propagateSizeHints", "does not support raise()", "does not support grabbing")
+
+
+def _qt_messages(mode, context, message):
+    """Qt's own warnings go to stderr, minus the offscreen platform's harmless "not supported" notes."""
+    if any(q in message for q in _QUIET):
+        return
+    print(message, file=sys.stderr, flush=True)
+
+
+def fail_if_error(win, app):
+    """In unattended modes an error message ends the run with its text (instead of waiting forever)."""
+    p = win.prompter
+    orig = p.error
+
+    def error(title, text):
+        orig(title, text)
+        print(f"error: {title}: {text}", file=sys.stderr, flush=True)
+        app.exit(2)
+
+    p.error = error
