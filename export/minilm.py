@@ -112,7 +112,7 @@ def training_phrases(families: Dict[str, Sequence[str]], seed: int = 0, per_fami
     out = {}
     for fam, bases in families.items():
         phrases = list(dict.fromkeys(bases))
-        pool = [t.format(p=b) for t in TEMPLATES for b in bases]
+        pool = [t.format(p=b[4:] if b.startswith("the ") and "the {p}" in t else b) for t in TEMPLATES for b in bases]
         rng.shuffle(pool)
         for p in pool:
             if len(phrases) >= per_family:
