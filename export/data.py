@@ -369,12 +369,9 @@ class SoundfontRenderer:
 
         self.sr = sr
         self.soundfont = Path(soundfont)
-        self.synth = fluidsynth.Synth(gain=0.5, samplerate=float(sr))
-        for k, v in (("synth.reverb.active", 0), ("synth.chorus.active", 0)):
-            try:
-                self.synth.setting(k, v)
-            except Exception:  # older pyfluidsynth
-                pass
+        # dry stems: effects are ours (random_effects); set at creation, when FluidSynth reads them
+        self.synth = fluidsynth.Synth(gain=0.5, samplerate=float(sr),
+                                      **{"synth.reverb.active": 0, "synth.chorus.active": 0})
         self.sfid = self.synth.sfload(str(soundfont))
         if self.sfid < 0:
             raise RuntimeError(f"FluidSynth could not load soundfont {soundfont}")
@@ -382,7 +379,13 @@ class SoundfontRenderer:
     def render(self, notes: Sequence[Note], program: int, drums: bool, seconds: float) -> np.ndarray:
         s = self.synth
         ch = 9 if drums else 0
+        for c in (0, 9):  # silence what the previous stem left ringing, so each stem depends only on its notes
+            s.all_sounds_off(c)
         s.system_reset()
+        s.get_samples(512)
+        # FluidSynth still keeps some state across stems (about -50 dB differences vs a fresh synth), so
+        # pools are bit-reproducible for a seed and chunking: every pool chunk starts a fresh synth.
+        total = int(round(seconds * self.sr))
         s.program_select(ch, self.sfid, 128 if drums else 0, program)
         events = []
         for st, d, k, v in notes:
@@ -391,7 +394,6 @@ class SoundfontRenderer:
             events.append((max(st, 0.0), 1, k, v))
             events.append((max(st, 0.0) + max(d, 0.02), 0, k, 0))
         events.sort(key=lambda e: (e[0], e[1]))
-        total = int(round(seconds * self.sr))
         out = []
         pos = 0
         for t, on, k, v in events:
@@ -405,7 +407,6 @@ class SoundfontRenderer:
                 s.noteoff(ch, int(k))
         if pos < total:
             out.append(s.get_samples(total - pos))
-        s.all_sounds_off(ch) if hasattr(s, "all_sounds_off") else None
         if not out:
             return np.zeros(total, np.float32)
         st = np.concatenate(out).astype(np.float32).reshape(-1, 2)
@@ -646,7 +647,11 @@ def build_pool(root: Path, spec: PoolSpec, workers: int = 2, progress=None) -> D
     done = {f: 0 for f in todo}
     t0 = time.time()
     rendered_s = 0.0
-    with ProcessPoolExecutor(max_workers=workers) as ex:
+    import multiprocessing as mp
+
+    # spawn, not fork: a parent that already holds a FluidSynth synth (or torch's thread pool) can
+    # deadlock forked children
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
         for fam_name, start, arr, secs in ex.map(_render_family_chunk, jobs):
             arrays[fam_name][start : start + len(arr)] = arr
             done[fam_name] += len(arr)

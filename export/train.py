@@ -213,7 +213,7 @@ def load_checkpoint(path: Path):
 
 
 def ensure_pools(pool_dir: Path, clips: int, workers: int, splits=("train", "valid")) -> None:
-    sizes = {"train": clips, "valid": max(20, clips // 10), "test": max(24, clips // 8)}
+    sizes = {"train": clips, "valid": max(2, clips // 10), "test": max(2, clips // 8)}
     for split in splits:
         cfg = D.SPLITS[split]
         spec = D.PoolSpec(split, sizes[split], 4.0, cfg["seed"], list(cfg["soundfonts"]), list(cfg["voices"]),
@@ -228,7 +228,7 @@ def ensure_pools(pool_dir: Path, clips: int, workers: int, splits=("train", "val
         D.build_pool(pool_dir, spec, workers=workers, progress=progress)
 
 
-def train(args) -> Path:
+def train(args, bank: Optional["PhraseBank"] = None) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
@@ -239,7 +239,7 @@ def train(args) -> Path:
     ensure_pools(pool_dir, args.clips, args.workers)
     train_pool = D.load_pool(pool_dir, "train")
     valid_pool = D.load_pool(pool_dir, "valid")
-    bank = PhraseBank(out, seed=args.seed)
+    bank = bank or PhraseBank(out, seed=args.seed)
     valid = fixed_eval_set(valid_pool, args.valid_n, 3.0, seed=args.seed + 7)
 
     cfg = DEFAULT_ARCH
@@ -345,7 +345,7 @@ def train(args) -> Path:
     return out
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m export.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, required=True, help="wall-clock training budget for this invocation")
     p.add_argument("--out", required=True, help="run folder (checkpoints, curve.jsonl, summary.json)")
@@ -370,7 +370,11 @@ def main(argv=None):
     p.add_argument("--no-curriculum", dest="curriculum", action="store_false",
                    help="full mixture difficulty from the first step")
     p.add_argument("--cpu", action="store_true", help="ignore CUDA even if available")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     train(args)
 
