@@ -15,7 +15,7 @@ PY = sys.executable
 def full_size_bundle() -> Path:
     """The official ResUNet30 architecture with seeded random weights, exported once."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / "resunet30-random"
+    path = CACHE / "resunet30-random-v2"
     if not (path / "manifest.json").exists():
         import torch
 
@@ -26,7 +26,11 @@ def full_size_bundle() -> Path:
         torch.manual_seed(0)
         model = ResUNet30().eval()
         torch.save(model.state_dict(), CACHE / "resunet30-random.pt")
-        write_bundle(path, model, name="resunet30-random", source="bench", license="MIT")
+        sys.path.insert(0, str(ROOT / "tests"))
+        from conftest import write_tiny_text_encoder  # a stand-in text encoder so the renderer can be timed
+
+        write_bundle(path, model, name="resunet30-random", source="bench", license="MIT",
+                     text_encoder=lambda d: write_tiny_text_encoder(d, dim=512))
     return path
 
 

@@ -70,14 +70,36 @@ def choose_providers(requested: Optional[Sequence[str]] = None) -> List[str]:
     return chosen
 
 
+_ENV_ARENA = False
+
+
+def _shared_arena(ort) -> bool:
+    """Register (once per process) a CPU arena that grows by exactly what is requested instead of
+    doubling, shared by the sessions that opt in. Falls back to per-session arenas if unsupported."""
+    global _ENV_ARENA
+    if not _ENV_ARENA:
+        try:
+            info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+            ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, 1, -1, -1))  # 1 = kSameAsRequested
+            _ENV_ARENA = True
+        except Exception as exc:  # pragma: no cover - older/other builds
+            log.debug("no shared ONNX Runtime arena: %s", exc)
+            return False
+    return True
+
+
 def session_options(threads: Optional[int] = None, mem_arena: bool = False):
+    """Session options. ``mem_arena``: ONNX Runtime's CPU arena reuses memory between runs, which
+    is much faster when the same shapes repeat (block-wise mode; bench/bench_blockwise.py) but keeps
+    every peak allocation; without it peak RSS stays close to the graph's working set."""
     ort = import_onnxruntime()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # The CPU arena keeps every peak allocation for the session's lifetime; without it peak RSS stays
-    # close to the graph's real working set (measured in bench/bench_runtime.py).
-    so.enable_cpu_mem_arena = mem_arena
+    so.enable_cpu_mem_arena = bool(mem_arena)
+    if mem_arena and _shared_arena(ort):
+        so.add_session_config_entry("session.use_env_allocators", "1")
+    so.add_session_config_entry("session.set_denormal_as_zero", "1")
     if threads:
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
@@ -207,7 +229,7 @@ class Bundle:
     """A validated bundle folder with lazily opened ONNX Runtime sessions."""
 
     def __init__(self, path: Union[str, os.PathLike], providers: Optional[Sequence[str]] = None,
-                 threads: Optional[int] = None, verify: bool = True, mem_arena: bool = False):
+                 threads: Optional[int] = None, verify: bool = True, mem_arena: Optional[bool] = None):
         self.path = Path(path).expanduser()
         self.requested_providers = list(providers) if providers else None
         self.threads = threads
@@ -244,7 +266,7 @@ class Bundle:
     def separator_session(self):
         if self._sep is None:
             sess = make_session(self.path / self.manifest.separator_file, self.requested_providers,
-                                self.threads, self.mem_arena)
+                                self.threads, bool(self.mem_arena))
             self._check_separator_io(sess)
             self._sep = sess
             log.info("bundle %s: separator on %s", self.manifest.name, self.provider)

@@ -46,7 +46,8 @@ def _is_cancelled(cancel: CancelFn) -> bool:
     return bool(cancel())
 
 
-ACTIVATION_BUDGET_BYTES = 600 * 2 ** 20  # live activations per ONNX call (measured ~1 MB/frame, full ResUNet30)
+ACTIVATION_BUDGET_BYTES = 256 * 2 ** 20  # live activations per ONNX call (measured ~1 MB/frame, full ResUNet30)
+ARENA_MAX_FRAME_BYTES = 256 * 2 ** 10  # models this light get ORT's memory arena (fast, small peak)
 
 
 def activation_bytes_per_frame(arch: Optional[dict], freq_bins: int) -> int:
@@ -337,14 +338,22 @@ class Separator:
     def __init__(self, bundle: Bundle, max_batch: int = 8):
         self.bundle = bundle
         self.core = ModelCore(bundle, max_batch=max_batch)
+        if bundle.mem_arena is None:
+            # The arena makes repeated runs 1.5-2x faster but keeps each peak; for the full-size model
+            # that peak would break the 1.5 GB budget of block-wise mode, so heavy models go without.
+            bundle.mem_arena = self.core.frame_bytes <= ARENA_MAX_FRAME_BYTES
         self._text = None
 
     # ----- construction ---------------------------------------------------------------------------
     @classmethod
     def load(cls, path: Union[str, Path, None] = None, providers: Optional[Sequence[str]] = None,
-             threads: Optional[int] = None, max_batch: int = 8, verify: bool = True) -> "Separator":
-        """Load a bundle folder (default: the embedded default model shipped in the package)."""
-        return cls(Bundle(path or DEFAULT_BUNDLE, providers=providers, threads=threads, verify=verify), max_batch)
+             threads: Optional[int] = None, max_batch: int = 8, verify: bool = True,
+             mem_arena: Optional[bool] = None) -> "Separator":
+        """Load a bundle folder (default: the embedded default model shipped in the package).
+
+        ``mem_arena`` None chooses ONNX Runtime's memory arena by model size (see Separator)."""
+        return cls(Bundle(path or DEFAULT_BUNDLE, providers=providers, threads=threads, verify=verify,
+                          mem_arena=mem_arena), max_batch)
 
     @property
     def sample_rate(self) -> int:
