@@ -36,7 +36,10 @@ def full_size_bundle() -> Path:
 
 def run_json(code: str, env=None, timeout=3600) -> dict:
     """Run ``code`` in a fresh interpreter; it prints one JSON line; peak RSS is added as rss_mb."""
-    wrapper = code + "\nimport resource, json as _j\nprint('@@' + _j.dumps(dict(RESULT, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))\n"
+    # Peak RSS from /proc/self/status VmHWM: it belongs to this address space. (ru_maxrss survives
+    # execve on Linux, so a child would report its parent's peak if that was higher.)
+    wrapper = code + ("\nimport json as _j\n_hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]"
+                      "\nprint('@@' + _j.dumps(dict(RESULT, rss_mb=int(_hwm.split()[1]) / 1024)))\n")
     e = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
     e.update(env or {})
     out = subprocess.run([PY, "-c", wrapper], capture_output=True, text=True, env=e, timeout=timeout, cwd=ROOT)
