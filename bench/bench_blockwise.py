@@ -1,6 +1,7 @@
 """Block-wise rendering: speed vs the torch reference, flat memory, cost of extra queries.
 
     python bench/bench_blockwise.py [--minutes 1 10 60] [--full-minutes 10] [--skip-full]
+                                    [--only speed memory queries]
 
 Each measurement runs in a fresh process (peak RSS is its own):
 * RTF of `plugin.render` (decode -> resample -> block-wise ONNX -> resample -> encode) on a 60 s
@@ -98,6 +99,8 @@ def main():
     ap.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
     ap.add_argument("--full-minutes", type=float, default=10)
     ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--only", nargs="+", choices=("speed", "memory", "queries"), default=("speed", "memory", "queries"),
+                    help="run only these sections (peak RSS does not depend on CPU contention, wall time does)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sepbench-"))
     small = default_arch_bundle()
@@ -105,6 +108,15 @@ def main():
     print(f"Machine: {machine()}; ONNX Runtime CPU, 2 threads; default block 6 s + 1 s context each side.\n")
 
     f60 = make_file(1, work)
+    if "speed" in a.only:
+        speed(a, small, full, f60, work)
+    if "memory" in a.only:
+        memory(a, small, full, work)
+    if "queries" in a.only:
+        queries(small, f60, work)
+
+
+def speed(a, small, full, f60, work):
     rows = []
     for name, bundle, weights in (("embedded default (2.4 M)", small, CACHE / "default-arch-random.pt"),
                                   ("full-size ResUNet30 (26.4 M)", full, CACHE / "resunet30-random.pt")):
@@ -120,6 +132,8 @@ def main():
     for name, rtf, trtf, rss in rows:
         print(f"| {name} | {rtf:.3f} | {trtf:.3f} | {trtf / rtf:.2f}x | {rss:.0f} |")
 
+
+def memory(a, small, full, work):
     print("\n| audio (stereo 44.1 kHz) | model | wall (s) | RTF | peak RSS (MB) |\n|---|---|---|---|---|")
     for m in a.minutes:
         r = render(make_file(m, work), small, work / "out")
@@ -127,8 +141,10 @@ def main():
     if not a.skip_full:
         r = render(make_file(a.full_minutes, work), full, work / "out")
         print(f"| {a.full_minutes:g} min | full-size ResUNet30 | {r['seconds']:.0f} | {r['seconds'] / (60 * a.full_minutes):.3f} "
-              f"| {r['rss_mb']:.0f} |")
+              f"| {r['rss_mb']:.0f} |", flush=True)
 
+
+def queries(small, f60, work):
     print("\n| queries in one pass (60 s stereo, default) | wall (s) | extra time per added query |\n|---|---|---|")
     base = None
     for qs in (("bass",), ("bass", "drums"), ("bass", "drums", "piano", "voice")):

@@ -163,7 +163,8 @@ def export_text_encoder(projection: nn.Linear, path: Path, quantize: bool = True
     chosen = fp32
     if quantize:
         q = path.with_suffix(".int8.onnx")
-        quantize_dynamic(str(fp32), str(q), weight_type=QuantType.QInt8)
+        # per-channel scales: min cosine 0.997 on the probe phrases (per-tensor: 0.990), same 23 MB
+        quantize_dynamic(str(fp32), str(q), weight_type=QuantType.QInt8, per_channel=True)
         got8 = make_session(str(q), providers=["CPUExecutionProvider"]).run(
             ["embedding"], {"input_ids": pid, "attention_mask": pmask})[0]
         cos = float(np.min(np.sum(got8 * ref, axis=1) / (np.linalg.norm(got8, axis=1) * np.linalg.norm(ref, axis=1))))
