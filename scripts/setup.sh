@@ -14,14 +14,14 @@ PY=${PYTHON:-python3}
 ort=cpu
 extras=()
 apt_pkgs=(libportaudio2 libsndfile1)
-render_pkgs=(fluidsynth fluid-soundfont-gm timgm6mb-soundfont)
+render_pkgs=(fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont-small)
 for arg in "$@"; do
   case "$arg" in
     --test)  extras+=(test); apt_pkgs+=("${render_pkgs[@]}" xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0
                                libfontconfig1 libdbus-1-3 fonts-dejavu-core libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
                                libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxcb-render-util0 libxcb-image0) ;;
     --train) extras+=(export); apt_pkgs+=("${render_pkgs[@]}" csound-soundfont fluidr3mono-gm-soundfont
-                               musescore-general-soundfont-small espeak-ng) ;;
+                               espeak-ng) ;;
     --gpu)   ort=gpu ;;
     --ray)   extras+=(ray) ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
