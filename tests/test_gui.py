@@ -118,6 +118,30 @@ def test_open_type_query_and_get_an_aligned_stem_track(qtbot, win, sep, song):
     assert not win.prompter.errors
 
 
+def test_query_runs_on_the_embedded_default_model(qtbot, tmp_path):
+    """No separator and no --bundle: the window loads the shipped default model and uses it."""
+    from plugin.bundle import DEFAULT_BUNDLE
+
+    x = music_like(int(3.0 * 44100), 44100, 2, seed=3)
+    path = tmp_path / "take.wav"
+    sf.write(str(path), x.T, 44100, subtype="FLOAT")
+    w = MainWindow(backend=FakeBackend(), prompter=AutoPrompter(), autosave_seconds=0)
+    qtbot.addWidget(w)
+    try:
+        qtbot.waitUntil(lambda: w.separator is not None, timeout=WAIT)
+        assert w.separator.bundle.path.resolve() == DEFAULT_BUNDLE.resolve()
+        assert "sepboard-default" in w.model_label.text()
+        mix = open_song(qtbot, w, path)
+        (stem,) = run_query(qtbot, w, "drums")
+        assert stem.query == "drums" and stem.audio.shape == mix.audio.shape == x.shape
+        ref = Separator.load().separate(mix.audio, 44100, "drums")
+        np.testing.assert_allclose(stem.audio, ref, atol=1e-5)
+        assert np.abs(stem.audio).max() > 0 and not np.allclose(stem.audio, mix.audio, atol=1e-3)
+        assert not w.prompter.errors
+    finally:
+        w.shutdown()
+
+
 def test_residual_track_and_stem_add_up_to_the_mix(qtbot, win, song):
     path, x = song
     open_song(qtbot, win, path)
