@@ -142,17 +142,25 @@ class BlockPlan:
 
     @staticmethod
     def make(core: ModelCore, block_seconds: float, context_seconds: float) -> "BlockPlan":
+        """Segments on the model's pooling grid: the U-Net is only equivariant to shifts by whole
+        multiples of its time stride (32 frames for ResUNet30), so every segment starts on a frame
+        that is a multiple of the stride, counted from the start of the signal, like the whole clip's
+        frames. Then a segment reproduces the whole-clip output wherever its receptive field lies
+        inside the segment. left = L, centre = C whole strides; right = L strides less one frame, so
+        that a segment has exactly (2L + C) strides of frames (no padding inside the model)."""
         hop, sr, tm = core.hop, core.sr, core.time_multiple
         if not (block_seconds > 0) or not math.isfinite(block_seconds):
             raise AudioError(f"block_seconds must be a positive number of seconds (or None), got {block_seconds!r}")
-        ctx = max(1, int(round(context_seconds * sr / hop)))
-        frames = max(int(round(block_seconds * sr / hop)), 2 * ctx + 1 + tm)
-        frames = -(-frames // tm) * tm  # frames of a segment = a multiple of the model's time stride
-        centre = frames - 1 - 2 * ctx  # segment of W samples has W/hop + 1 frames
-        if centre < 1:
-            raise AudioError(f"block_seconds={block_seconds} is too short for {context_seconds} s of context")
-        fade = max(hop, (ctx * hop) // 2)
-        return BlockPlan(left=ctx * hop, centre=centre * hop, right=ctx * hop, fade=fade)
+        if not (context_seconds >= 0) or not math.isfinite(context_seconds):
+            raise AudioError(f"context_seconds must be >= 0 seconds, got {context_seconds!r}")
+        strides = max(1, int(round(context_seconds * sr / hop / tm)))
+        strides = max(strides, -(-2 // tm))  # right context >= 1 frame
+        total = max(int(round(block_seconds * sr / hop / tm)), 2 * strides + 1)
+        centre = (total - 2 * strides) * tm
+        left = strides * tm
+        right = left - 1
+        fade = max(1, right // 2) * hop
+        return BlockPlan(left=left * hop, centre=centre * hop, right=right * hop, fade=fade)
 
 
 class _Buffer:
@@ -236,14 +244,23 @@ class BlockEngine:
         self.segments_done = 0
         self.segments_skipped = 0
 
+    def _span(self, k: int):
+        """(first input position, length) of segment k. Segment 0 starts at the signal's first sample
+        without left context, exactly like the whole clip (same STFT edge, same first frames); it is
+        ready as early as the others (it ends ``right`` after its centre)."""
+        p = self.plan
+        if k == 0:
+            return 0, p.centre + p.right
+        return k * p.centre - p.left, p.window
+
     def _silent(self, k: int) -> bool:
         """True when every sample the centre (and fade) of segment k can see is exactly zero: then
         its output there is exactly zero too (Y = X * mask), so it need not be computed. This skips
         the silence that flushes a stream and digital silence inside files."""
-        p = self.plan
-        a = k * p.centre - p.left - self.inp_start
-        lo = a + max(0, p.left - self.core.n_fft)
-        return not np.any(self.inp.view(lo, a + p.window - lo))
+        start, length = self._span(k)
+        a = start - self.inp_start
+        lo = a + max(0, k * self.plan.centre - start - self.core.n_fft)
+        return not np.any(self.inp.view(lo, a + length - lo))
 
     def _run_segments(self, ks: List[int]) -> None:
         p = self.plan
@@ -255,16 +272,20 @@ class BlockEngine:
         self.segments_skipped += len(silent)
         if not ks:
             return
-        x = np.stack([self.inp.view(k * p.centre - p.left - self.inp_start, p.window) for k in ks])
-        y = self.core.separate(x.reshape(len(ks) * self.c, p.window), self.conds)
-        y = y.reshape(self.q, len(ks), self.c, p.window)
-        for j, k in enumerate(ks):
-            start = k * p.centre  # centre start (input position)
-            seg = y[:, j, :, p.left : p.left + p.centre + p.fade].reshape(self.q * self.c, -1).copy()
-            if k > 0:
-                seg[:, : p.fade] *= self.ramp_up
-            seg[:, p.centre :] *= self.ramp_down
-            self.acc.view(start - self.acc_start, seg.shape[-1])[:] += seg
+        groups = [[k] for k in ks if k == 0] + ([[k for k in ks if k > 0]] if any(k > 0 for k in ks) else [])
+        for group in groups:  # segment 0 is shorter: it runs on its own
+            start0, length = self._span(group[0])
+            x = np.stack([self.inp.view(self._span(k)[0] - self.inp_start, length) for k in group])
+            y = self.core.separate(x.reshape(len(group) * self.c, length), self.conds)
+            y = y.reshape(self.q, len(group), self.c, length)
+            for j, k in enumerate(group):
+                start = k * p.centre  # centre start (input position)
+                off = start - self._span(k)[0]
+                seg = y[:, j, :, off : off + p.centre + p.fade].reshape(self.q * self.c, -1).copy()
+                if k > 0:
+                    seg[:, : p.fade] *= self.ramp_up
+                seg[:, p.centre :] *= self.ramp_down
+                self.acc.view(start - self.acc_start, seg.shape[-1])[:] += seg
         self.segments_done += len(ks)
 
     def push(self, x: np.ndarray, cancel: CancelFn = None) -> np.ndarray:
