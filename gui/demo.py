@@ -1,7 +1,8 @@
-"""A demo session built from generated audio: ``python -m gui.demo FOLDER``.
+"""A demo session: ``python -m gui.demo FOLDER [--song AUDIO]``.
 
-The song is synthesised here (bass line, drum kit, chord pad), so the "stems" are the exact parts it
-was mixed from, not model output. It shows what a session looks like (screenshots, tests, trying the
+Without --song, the song is synthesised here (bass line, drum kit, chord pad), so the "stems" are
+the exact parts it was mixed from, not model output. With --song (e.g. plugin/demo/demo_song.flac)
+the stems are separated from that file by the embedded default model, as the host would. It shows what a session looks like (screenshots, tests, trying the
 host without music at hand); open it with ``python -m plugin.host FOLDER``.
 """
 from __future__ import annotations
@@ -80,7 +81,7 @@ def song(seconds: float = 16.0, sr: int = SR, seed: int = 3):
     return mix, parts
 
 
-def build(folder, seconds: float = 16.0) -> Path:
+def build(folder, seconds: float = 16.0, source=None) -> Path:
     """Write a session folder: the mix, a 'bass guitar' stem (with a compressor) and a 'drums' stem."""
     from plugin.audio import write_audio
 
@@ -88,10 +89,20 @@ def build(folder, seconds: float = 16.0) -> Path:
     from .tracks import PALETTE, Track, new_effect
 
     folder = Path(folder)
-    mix, parts = song(seconds)
+    sr = SR
+    if source is None:
+        mix, parts = song(seconds)
+    else:
+        import soundfile as sf
+
+        from plugin import Separator
+
+        data, sr = sf.read(str(source), dtype="float32", always_2d=True, frames=int(seconds * sf.info(str(source)).samplerate))
+        mix = data.T.copy()
+        parts = dict(zip(("bass guitar", "drums"), Separator.load().separate_many(mix, sr, ["bass guitar", "drums"])))
     folder.mkdir(parents=True, exist_ok=True)
     src = folder / "demo song.wav"
-    write_audio(src, mix, SR, fmt="wav", bit_depth="24")
+    write_audio(src, mix, sr, fmt="wav", bit_depth="24")
     comp = new_effect("Compressor")
     tracks = [
         Track(name="demo song", audio=mix, kind="mix", color=PALETTE[0], source=str(src)),
@@ -99,9 +110,9 @@ def build(folder, seconds: float = 16.0) -> Path:
               effects=[comp]),
         Track(name="drums", audio=parts["drums"], kind="stem", query="drums", color=PALETTE[2], gain_db=-2.0),
     ]
-    a, b = int(4 * 60 / BPM * SR), int(8 * 60 / BPM * SR)
-    view = {"selection": [a, b], "playhead": a + int(0.9 * SR), "current": tracks[1].uid}
-    st = P.SessionState(SR, tracks, song="demo song", source=str(src), history=["bass guitar", "drums"], view=view)
+    a, b = int(4 * 60 / BPM * sr), int(8 * 60 / BPM * sr)
+    view = {"selection": [a, b], "playhead": a + int(0.9 * sr), "current": tracks[1].uid}
+    st = P.SessionState(sr, tracks, song="demo song", source=str(src), history=["bass guitar", "drums"], view=view)
     P.save_session(folder, st)
     return folder
 
@@ -110,8 +121,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m gui.demo", description=__doc__.splitlines()[0])
     p.add_argument("folder", help="session folder to create")
     p.add_argument("--seconds", type=float, default=16.0)
+    p.add_argument("--song", help="separate this audio file with the embedded default model instead")
     a = p.parse_args(argv)
-    print(build(a.folder, a.seconds))
+    print(build(a.folder, a.seconds, a.song))
     return 0
 
 
