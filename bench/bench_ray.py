@@ -36,7 +36,8 @@ import ray
 ray.init(num_cpus={workers}, include_dashboard=False, log_to_driver=False)
 t = time.perf_counter()
 rep = render_ray([r'{folder}'], ['bass'], r'{out}', workers={workers}, bundle=r'{bundle}', overwrite=True, progress=False)
-RESULT = dict(seconds=time.perf_counter() - t, startup=t - t0, done=rep.counts().get('done', 0))
+RESULT = dict(seconds=time.perf_counter() - t, startup=t - t0, done=rep.counts().get('done', 0), counts=rep.counts(),
+              errors=[(r.file, r.error[:200]) for r in rep.results if r.status != 'done'] + rep.errors)
 ray.shutdown()
 """
 
@@ -72,20 +73,23 @@ def main():
     import soundfile as sf
 
     bundle = default_arch_bundle()
-    folder = Path(tempfile.mkdtemp(prefix="sepray-"))
+    work = Path(tempfile.mkdtemp(prefix="sepray-"))
+    folder = work / "songs"  # outputs go beside it, never inside (a later run would take them as songs)
+    folder.mkdir()
     rng = np.random.default_rng(0)
     for i in range(a.files):
         n = int(a.seconds * 44100)
         sf.write(str(folder / f"s{i}.wav"), (0.1 * rng.standard_normal((n, 2))).astype(np.float32), 44100, subtype="PCM_16")
     hours = a.files * a.seconds / 3600
     rows = []
-    loc = run_json(LOCAL.format(folder=folder, out=folder / "out-local", bundle=bundle, threads=2))
+    loc = run_json(LOCAL.format(folder=folder, out=work / "out-local", bundle=bundle, threads=2))
     rows.append(("local plugin.render (1 process, 2 ORT threads)", loc["seconds"], 0.0))
-    loc1 = run_json(LOCAL.format(folder=folder, out=folder / "out-local1", bundle=bundle, threads=1))
+    loc1 = run_json(LOCAL.format(folder=folder, out=work / "out-local1", bundle=bundle, threads=1))
     rows.append(("local plugin.render (1 process, 1 ORT thread)", loc1["seconds"], 0.0))
     for w in (1, 2):
-        r = run_json(RAY.format(folder=folder, out=folder / f"out-ray{w}", workers=w, bundle=bundle))
-        assert r["done"] == a.files
+        r = run_json(RAY.format(folder=folder, out=work / f"out-ray{w}", workers=w, bundle=bundle))
+        if r["done"] != a.files:
+            raise SystemExit(f"Ray run with {w} workers did not finish every file: {r['counts']} {r['errors']}")
         rows.append((f"Ray, {w} local worker{'s' if w > 1 else ''} (1 CPU, 1 ORT thread each)", r["seconds"], r["startup"]))
     print(f"Machine: {machine()}; {a.files} files x {a.seconds:g} s stereo 44.1 kHz, one query, embedded default architecture.\n")
     print("| mode | wall (s) | audio-hours per hour | vs local (2 threads) | Ray start-up, not included (s) |")

@@ -79,7 +79,7 @@ def render_ray(inputs: Sequence, queries: Sequence[str], out_dir, *, address: Op
     ray = import_ray()
     queries = [clean_query(q) for q in queries]
     out_dir = Path(out_dir).expanduser().resolve()
-    files, errors = find_inputs(inputs)
+    files, errors = find_inputs(inputs, exclude=out_dir)
     report = Report(errors=errors)
     if not files:
         return report

@@ -86,14 +86,24 @@ class Report:
         return path
 
 
-def find_inputs(inputs: Sequence) -> Tuple[List[Path], List[Tuple[str, str]]]:
-    """Expand files and folders (recursive) into audio files; report inputs that yield nothing."""
+def find_inputs(inputs: Sequence, exclude=None) -> Tuple[List[Path], List[Tuple[str, str]]]:
+    """Expand files and folders (recursive) into audio files; report inputs that yield nothing.
+
+    Files under ``exclude`` (the output folder) are not collected from folders, so stems written
+    inside an input folder are not separated again on the next run."""
     files: List[Path] = []
     errors: List[Tuple[str, str]] = []
+    skip = Path(exclude).expanduser().resolve() if exclude is not None else None
+
+    def wanted(q: Path) -> bool:
+        if not q.is_file() or not is_audio_path(q) or q.name.startswith("."):
+            return False
+        return skip is None or skip not in q.resolve().parents
+
     for item in inputs:
         p = Path(item).expanduser()
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and is_audio_path(q) and not q.name.startswith("."))
+            found = sorted(q for q in p.rglob("*") if wanted(q))
             if not found:
                 errors.append((str(p), f"no audio files ({', '.join(AUDIO_EXTENSIONS[:5])}, ...) in folder {p}"))
             files.extend(found)
@@ -258,7 +268,7 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
 
         separator = Separator.load(bundle, providers=providers, threads=threads)
     conds = dict(zip(queries, separator._conditions(queries, None)))  # encode each query once
-    files, errors = find_inputs(inputs)
+    files, errors = find_inputs(inputs, exclude=out_dir)
     report = Report(errors=errors)
     for f, e in errors:
         log.error("%s", e)

@@ -72,6 +72,16 @@ def test_existing_outputs_are_skipped_unless_overwrite(songs, tmp_path, text_bun
     assert rc == 0 and "1 done" in err and target.read_bytes() != b"sentinel"
 
 
+def test_output_folder_inside_the_input_folder_is_not_rendered_again(songs, text_bundle, capsys):
+    folder, a, b = songs
+    out = folder / "stems"
+    for _ in range(2):  # the second run finds the stems of the first inside the input folder
+        rc, err = run([folder, "-q", "bass", "-o", out, "--bundle", text_bundle], capsys)
+        assert rc == 0, err
+    assert "2 skipped" in err and "done" not in err.split("summary:")[-1]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == ["a song/bass.wav", "b/bass.wav"]
+
+
 def make_bad_inputs(d):
     sr = 44100
     write(d / "good.wav", music_like(sr, sr, 2), sr)
