@@ -2,7 +2,8 @@
 
 Without --song, the song is synthesised here (bass line, drum kit, chord pad), so the "stems" are
 the exact parts it was mixed from, not model output. With --song (e.g. plugin/demo/demo_song.flac)
-the stems are separated from that file by the embedded default model, as the host would. It shows what a session looks like (screenshots, tests, trying the
+the stems are separated from that file by the embedded default model, as the host would. It shows
+what a session looks like (screenshots, tests, trying the
 host without music at hand); open it with ``python -m plugin.host FOLDER``.
 """
 from __future__ import annotations
@@ -97,7 +98,8 @@ def build(folder, seconds: float = 16.0, source=None) -> Path:
 
         from plugin import Separator
 
-        data, sr = sf.read(str(source), dtype="float32", always_2d=True, frames=int(seconds * sf.info(str(source)).samplerate))
+        frames = int(seconds * sf.info(str(source)).samplerate)
+        data, sr = sf.read(str(source), dtype="float32", always_2d=True, frames=frames)
         mix = data.T.copy()
         parts = dict(zip(("bass guitar", "drums"), Separator.load().separate_many(mix, sr, ["bass guitar", "drums"])))
     folder.mkdir(parents=True, exist_ok=True)
