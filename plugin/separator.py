@@ -272,9 +272,10 @@ class BlockEngine:
         self.segments_skipped += len(silent)
         if not ks:
             return
-        groups = [[k] for k in ks if k == 0] + ([[k for k in ks if k > 0]] if any(k > 0 for k in ks) else [])
-        for group in groups:  # segment 0 is shorter: it runs on its own
-            start0, length = self._span(group[0])
+        for group in ([k for k in ks if k == 0], [k for k in ks if k > 0]):  # segment 0 is shorter: on its own
+            if not group:
+                continue
+            length = self._span(group[0])[1]
             x = np.stack([self.inp.view(self._span(k)[0] - self.inp_start, length) for k in group])
             y = self.core.separate(x.reshape(len(group) * self.c, length), self.conds)
             y = y.reshape(self.q, len(group), self.c, length)
