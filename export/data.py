@@ -551,6 +551,19 @@ def rms_db(x: np.ndarray) -> float:
     return 10 * math.log10(float(np.mean(np.square(x, dtype=np.float64))) + 1e-12)
 
 
+def render_part(synth: "SoundfontRenderer", fam_name: str, program: Optional[int], rng, seconds: float,
+                song: Song, level_db: float) -> np.ndarray:
+    """One dry part of ``song`` (mono float32 at SR) scaled to ``level_db`` dBFS RMS; voice is sung
+    vowels, everything else ``synth`` with GM ``program``. (Demo song and the shipped-model test.)"""
+    fam = FAMILIES[fam_name]
+    notes = gen_notes(fam, rng, seconds, program=program, song=song)
+    if fam_name == "voice":
+        mono = sung_vowels(notes, rng, seconds)
+    else:
+        mono = synth.render(notes, program, fam.style == "drums", seconds)
+    return mono * np.float32(10 ** ((level_db - rms_db(mono)) / 20))
+
+
 # ----------------------------------------------------------------------------------------------
 # pools
 # ----------------------------------------------------------------------------------------------

@@ -35,13 +35,7 @@ def render_demo(seconds: float = 24.0, seed: int = 7, sr_out: int = 44100):
     synth = D.SoundfontRenderer(sf)
     stems = {}
     for fam_name, program, pan, level in PARTS:
-        fam = D.FAMILIES[fam_name]
-        notes = D.gen_notes(fam, rng, seconds, program=program, song=song)
-        if fam_name == "voice":
-            mono = D.sung_vowels(notes, rng, seconds)
-        else:
-            mono = synth.render(notes, program, fam.style == "drums", seconds)
-        mono = mono * np.float32(10 ** ((level - D.rms_db(mono)) / 20))
+        mono = D.render_part(synth, fam_name, program, rng, seconds, song, level)
         left, right = np.cos((pan + 1) * np.pi / 4), np.sin((pan + 1) * np.pi / 4)
         st = np.stack([mono * left, mono * right]).astype(np.float32)
         st = pb.Pedalboard([pb.Reverb(room_size=0.35, wet_level=0.12, dry_level=1.0)])(st, D.SR)

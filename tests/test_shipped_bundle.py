@@ -47,10 +47,7 @@ def fixed_mix(spec, seed: int, seconds: float = 8.0):
     synth = D.SoundfontRenderer(TEST_SF[0])
     stems = {}
     for fam, program, level in spec:
-        f = D.FAMILIES[fam]
-        notes = D.gen_notes(f, rng, seconds, program, song=song)
-        x = synth.render(notes, program, f.style == "drums", seconds)
-        stems[fam] = x * np.float32(10 ** ((level - D.rms_db(x)) / 20))
+        stems[fam] = D.render_part(synth, fam, program, rng, seconds, song, level)
     mix = np.sum(list(stems.values()), axis=0).astype(np.float32)
     return stems, mix, D.SR
 
