@@ -15,7 +15,7 @@ PY = sys.executable
 def full_size_bundle() -> Path:
     """The official ResUNet30 architecture with seeded random weights, exported once."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / "resunet30-random-v2"
+    path = CACHE / "resunet30-random-v3"
     if not (path / "manifest.json").exists():
         import torch
 

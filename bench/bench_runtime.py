@@ -4,12 +4,15 @@
 
 Each variant runs in its own fresh process (so peak RSS is its own): torch eager with the same
 weights (the reference), and the ONNX Runtime path of plugin.Separator (numpy STFT/ISTFT included)
-whole-clip and block-wise, with and without ORT's CPU memory arena. Also the import time of
-`plugin` and whether it pulls torch. Prints a markdown table of medians over --repeats runs.
+whole-clip and block-wise, with the generic graph and the query-specialised one (plugin.bundle),
+with and without ORT's CPU memory arena. Also the import time of `plugin` and whether it pulls
+torch. Prints a markdown table; ratios are medians of per-round ratios (see --rounds).
 """
 import argparse
 import json
 import sys
+
+import numpy as np
 
 from _common import full_size_bundle, machine, run_json, CACHE
 
@@ -31,7 +34,7 @@ ORT = """
 import time, numpy as np
 from plugin import Separator
 from plugin.bundle import Bundle
-b = Bundle(r'{bundle}', threads=2, mem_arena={arena})
+b = Bundle(r'{bundle}', threads=2, mem_arena={arena}, specialise={special})
 sep = Separator(b)
 x = (0.1*np.random.default_rng(0).standard_normal(320000)).astype(np.float32)
 c = np.random.default_rng(1).standard_normal(512).astype(np.float32); c = c / np.linalg.norm(c)
@@ -49,31 +52,54 @@ RESULT = dict(seconds=t, torch='torch' in sys.modules, qt=any(m.startswith('PyQt
 """
 
 
+VARIANTS = [
+    # label, arena, block seconds, query-specialised
+    ("ORT whole clip, generic graph, arena on", True, None, False),
+    ("ORT whole clip, generic graph, arena off", False, None, False),
+    ("ORT whole clip, query-specialised, arena on", True, None, True),
+    ("ORT whole clip, query-specialised, arena off (what Separator picks for this model)", False, None, True),
+    ("ORT block-wise 6 s (default), query-specialised, arena off", False, 6.0, True),
+    ("ORT block-wise 3 s, query-specialised, arena off", False, 3.0, True),
+]
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="timed separations per process (median)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved rounds: torch, then every variant, again and again; ratios are taken "
+                         "within a round (the machine's speed drifts by 20 %% between minutes)")
     ap.add_argument("--json", help="also write raw results here")
+    ap.add_argument("--quick", action="store_true", help="whole-clip rows only")
     a = ap.parse_args()
     bundle = full_size_bundle()
-    rows = []
-    ref = run_json(TORCH.format(cache=CACHE, repeats=a.repeats))
-    rows.append(("torch eager (reference)", ref))
-    for label, arena, block in [("ORT whole clip, arena on", True, None), ("ORT whole clip, arena off", False, None),
-                                ("ORT block-wise 6 s (default), arena off", False, 6.0),
-                                ("ORT block-wise 3 s, arena off", False, 3.0)]:
-        rows.append((label, run_json(ORT.format(bundle=bundle, arena=arena, block=block, repeats=a.repeats))))
+    variants = [v for v in VARIANTS if not (a.quick and v[2] is not None)]
+    torch_runs, runs = [], {v[0]: [] for v in variants}
+    for _ in range(a.rounds):
+        torch_runs.append(run_json(TORCH.format(cache=CACHE, repeats=a.repeats)))
+        for label, arena, block, special in variants:
+            runs[label].append(run_json(ORT.format(bundle=bundle, arena=arena, block=block, repeats=a.repeats,
+                                                   special=special)))
     imp = run_json(IMPORT)
+    med = lambda xs: float(np.median(xs))  # noqa: E731
+    t_ref = med([r["seconds"] for r in torch_runs])
+    m_ref = med([r["rss_mb"] for r in torch_runs])
     print(f"Machine: {machine()}; full-size ResUNet30 (26.4 M params, random weights), 10 s mono at 32 kHz, "
-          f"2 threads, median of {a.repeats}.\n")
-    print("| variant | time (s) | speed-up vs torch | peak RSS (MB) | RSS vs torch |")
+          f"2 threads; each process: median of {a.repeats} separations; {a.rounds} interleaved rounds.\n")
+    print("| variant | time (s) | speed-up vs torch (per round) | peak RSS (MB) | RSS vs torch |")
     print("|---|---|---|---|---|")
-    for label, r in rows:
-        print(f"| {label} | {r['seconds']:.2f} | {ref['seconds'] / r['seconds']:.2f}x | {r['rss_mb']:.0f} | "
-              f"{r['rss_mb'] / ref['rss_mb']:.2f}x |")
+    each = ", ".join(f"{r['seconds']:.2f} s" for r in torch_runs)
+    print(f"| torch eager (reference) | {t_ref:.2f} | 1.00x ({each}) | {m_ref:.0f} | 1.00x |")
+    for label, _, _, _ in variants:
+        rs = runs[label]
+        ratios = [t["seconds"] / r["seconds"] for t, r in zip(torch_runs, rs)]
+        mem = [r["rss_mb"] / t["rss_mb"] for t, r in zip(torch_runs, rs)]
+        print(f"| {label} | {med([r['seconds'] for r in rs]):.2f} | **{med(ratios):.2f}x** "
+              f"({', '.join(f'{x:.2f}' for x in ratios)}) | {med([r['rss_mb'] for r in rs]):.0f} | {med(mem):.2f}x |")
     print(f"\n`import plugin` + Separator: {imp['seconds'] * 1000:.0f} ms, pulls torch: {imp['torch']}, "
           f"pulls Qt: {imp['qt']}")
     if a.json:
-        json.dump({"rows": rows, "import": imp}, open(a.json, "w"), indent=1)
+        json.dump({"torch": torch_runs, "runs": runs, "import": imp}, open(a.json, "w"), indent=1)
 
 
 if __name__ == "__main__":

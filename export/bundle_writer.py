@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Optional
 
 from plugin.bundle import FORMAT_VERSION, Bundle, write_manifest
 
-from .onnx_export import INPUT_NAMES, OUTPUT_NAMES, export_separator
+from .onnx_export import INPUT_NAMES, OUTPUT_NAMES, export_separator, export_specialised
 from .resunet import ResUNet30, count_parameters
 
 
@@ -49,8 +49,12 @@ def write_bundle(
     text_encoder: Optional[Callable[[Path], Dict[str, Any]]] = None,
     extra: Optional[Dict[str, Any]] = None,
     overwrite: bool = True,
+    specialised: bool = True,
 ) -> Path:
     """Export ``model`` (+ optional text encoder) into bundle folder ``out``.
+
+    ``specialised`` also writes the query-specialised form (film.onnx + separator_core.onnx) that the
+    runtime uses by default (plugin.bundle); without it the runtime runs separator.onnx.
 
     ``text_encoder`` is called with the staging folder; it writes its files there and returns the
     manifest's ``text_encoder`` entry (file, tokenizer, kind, max_tokens, ...).
@@ -65,6 +69,11 @@ def write_bundle(
         manifest: Dict[str, Any] = {"format_version": FORMAT_VERSION, "name": name, "source": source, "license": license}
         manifest.update(separator_manifest(model))
         files = ["separator.onnx"]
+        if specialised:
+            _, _, patches = export_specialised(model, stage / "film.onnx", stage / "separator_core.onnx")
+            manifest["separator"]["specialised"] = {"film": "film.onnx", "core": "separator_core.onnx",
+                                                    "patches": patches}
+            files += ["film.onnx", "separator_core.onnx"]
         te = None
         if text_encoder is not None:
             te = text_encoder(stage)

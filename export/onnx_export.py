@@ -20,7 +20,7 @@ import torch
 
 from plugin.errors import SepBoardError
 
-from .resunet import ResUNet30, SeparatorCore
+from .resunet import FilmSites, ResUNet30, SeparatorCore, SpecialisedCore, site_name
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,121 @@ def export_separator(model: ResUNet30, path: Optional[os.PathLike] = None, check
     if path is not None:
         atomic_write_bytes(Path(path), data)
     return data
+
+
+def _export_plain(module: torch.nn.Module, example: tuple, inputs, outputs, dynamic) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, buf, input_names=list(inputs), output_names=list(outputs),
+                          dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True, dynamo=False)
+    return buf.getvalue()
+
+
+def _name_outputs(data: bytes, names) -> bytes:
+    """Give graph outputs exactly ``names``: the exporter renames an output that it folded to a
+    constant (with the β-only FiLM every site's weight is one), so route those through Identity."""
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    for out, name in zip(proto.graph.output, names):
+        if out.name != name:
+            proto.graph.node.append(onnx.helper.make_node("Identity", [out.name], [name], name=f"name_{name}"))
+            out.name = name
+    return proto.SerializeToString()
+
+
+def export_specialised(model: ResUNet30, film_path: Optional[os.PathLike] = None,
+                       core_path: Optional[os.PathLike] = None, check_frames=(7, 33, 101),
+                       conditions: int = 2, seed: int = 0):
+    """Export the query-specialised form of ``model``: ``film.onnx`` (condition [1, D] -> every site's
+    folded BN+FiLM affine) and ``separator_core.onnx`` (magnitude -> mask, cos, sin, with the sites as
+    initializers ``sites.<k>.weight|bias``). Verified like the generic graph: for ``conditions``
+    random conditions, the runtime's way of combining them (film values as initializers) must match
+    the torch model; written atomically only if it does. Returns (film bytes, core bytes)."""
+    import onnx
+
+    from plugin.bundle import make_session
+
+    model = model.eval()
+    cfg = model.cfg
+    film = FilmSites(model).eval()
+    names = [site_name(k, w) for k in range(len(film.sites)) for w in ("weight", "bias")]
+    film_bytes = _name_outputs(_export_plain(film, (torch.randn(1, cfg.condition_dim),), ["condition"], names, None),
+                               names)
+    core = SpecialisedCore(model).eval()
+    gen = torch.Generator().manual_seed(1234)
+    with torch.no_grad():  # distinct placeholders: the exporter must not merge two sites' initializers
+        for site in core.sites.values():
+            site.weight.uniform_(0.5, 1.5, generator=gen)
+            site.bias.uniform_(-0.5, 0.5, generator=gen)
+        for conv in core.folded.values():
+            conv.bias.uniform_(-0.5, 0.5, generator=gen)
+    dyn = {"magnitude": {0: "batch", 2: "time"}}
+    dyn.update({n: {0: "batch", 2: "time"} for n in OUTPUT_NAMES})
+    core_bytes = _export_plain(core, (torch.rand(1, 1, 40, cfg.freq_bins),), ["magnitude"], OUTPUT_NAMES, dyn)
+    for label, data in (("film", film_bytes), ("separator_core", core_bytes)):
+        try:
+            onnx.checker.check_model(onnx.load_from_string(data))
+        except onnx.checker.ValidationError as exc:  # pragma: no cover
+            raise ExportError(f"onnx.checker rejected {label}.onnx: {exc}") from exc
+    patches = site_patches(core_bytes, core.patches())
+    film_sess = make_session(film_bytes, providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(seed)
+    worst = {"mask": 0.0, "cos": 0.0, "sin": 0.0}
+    for _ in range(conditions):
+        cond = torch.nn.functional.normalize(torch.randn(1, cfg.condition_dim, generator=gen), dim=-1)
+        values = dict(zip(names, film_sess.run(names, {"condition": cond.numpy()})))
+        sess = make_session(apply_patches(core_bytes, patches, values), providers=["CPUExecutionProvider"])
+        for t in check_frames:
+            mag = torch.rand(2, 1, t, cfg.freq_bins, generator=gen) * 2.0
+            with torch.no_grad():
+                ref = [r.numpy() for r in model.forward_masks(mag, cond.expand(2, -1))]
+            got = sess.run(OUTPUT_NAMES, {"magnitude": mag.numpy()})
+            for name, r, g in zip(OUTPUT_NAMES, ref, got):
+                if r.shape != g.shape:
+                    raise ExportError(f"specialised output {name!r} has shape {g.shape}, torch gives {r.shape}")
+                worst[name] = max(worst[name], float(np.max(np.abs(r - g))))
+    if not worst["mask"] <= PARITY_TOL:
+        raise ExportError(f"specialised export does not match torch: mask max abs difference {worst['mask']:.3g}")
+    if not max(worst["cos"], worst["sin"]) <= PHASE_TOL:
+        raise ExportError("specialised export does not match torch: phase max abs difference "
+                          f"{max(worst['cos'], worst['sin']):.3g}")
+    log.info("film.onnx %.2f MB + separator_core.onnx %.1f MB, max |torch-ORT| mask %.2e", len(film_bytes) / 1e6,
+             len(core_bytes) / 1e6, worst["mask"])
+    if film_path is not None:
+        atomic_write_bytes(Path(film_path), film_bytes)
+    if core_path is not None:
+        atomic_write_bytes(Path(core_path), core_bytes)
+    return film_bytes, core_bytes, patches
+
+
+def site_patches(core_bytes: bytes, plan) -> list:
+    """The manifest's patch list: for each (film output, op, core initializer), where the
+    initializer's float32 data lies in the file ({"value", "op", "offset", "count"}). The runtime
+    (plugin.bundle) writes each query's values there. Each placeholder must occur exactly once."""
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in onnx.load_from_string(core_bytes).graph.initializer}
+    out = []
+    for value, op, name in plan:
+        if name not in inits:
+            raise ExportError(f"separator_core.onnx lacks the initializer {name!r} (the exporter renamed or "
+                              "folded it), so the runtime could not specialise it")
+        raw = numpy_helper.to_array(inits[name]).astype("<f4").tobytes()
+        at = core_bytes.find(raw)
+        if at < 0 or core_bytes.find(raw, at + 1) >= 0:
+            raise ExportError(f"{name!r}: its placeholder bytes are not unique in separator_core.onnx")
+        out.append({"value": value, "op": op, "offset": at, "count": len(raw) // 4})
+    return out
+
+
+def apply_patches(core_bytes: bytes, patches: list, values: dict) -> bytes:
+    """The core with one query's values written in (the runtime does the same: plugin.bundle)."""
+    from plugin.bundle import patch_core
+
+    return bytes(patch_core(core_bytes, patches, values))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -1,4 +1,5 @@
-"""Model bundles: a folder with ``manifest.json``, ``separator.onnx`` and optionally a text encoder.
+"""Model bundles: a folder with ``manifest.json``, ``separator.onnx`` and optionally a text encoder
+and a query-specialised form of the separator (``film.onnx`` + ``separator_core.onnx``).
 
 The bundle is the only contract between ``export/`` (torch, build time) and this runtime. Loading
 checks the format version, that every listed file exists and matches its sha256, and that the ONNX
@@ -7,6 +8,15 @@ the file and says what to do.
 
 ONNX Runtime sessions get CUDA first when ``onnxruntime-gpu`` and a GPU are present, CPU otherwise;
 the provider actually in use is logged and exposed as :attr:`Bundle.provider`.
+
+Query specialisation: the FiLM conditioning only depends on the query, so for each query the runtime
+runs the small ``film.onnx`` once (condition -> per-channel affines, BN folded in) and opens
+``separator_core.onnx`` with those values written over its placeholder initializers (at byte offsets
+the manifest lists; the file's checksum was verified). ONNX Runtime then sees constants where the
+generic graph has a runtime β, fuses each affine with its leaky ReLU and keeps the whole U-Net in
+its blocked NCHWc layout. (``SessionOptions.add_initializer`` would be the obvious tool, but ORT
+1.32's NCHWc transformer reads the original values, not the overrides: measured wrong output.) Same numbers (float rounding), faster and
+smaller (bench/bench_runtime.py). Sessions are cached per query (LRU, sized by the model's weight).
 """
 from __future__ import annotations
 
@@ -14,6 +24,8 @@ import hashlib
 import json
 import logging
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -29,6 +41,7 @@ DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "default"
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 SEPARATOR_INPUTS = ("magnitude", "condition")
 SEPARATOR_OUTPUTS = ("mask", "cos", "sin")
+SPECIALISED_CACHE_BYTES = 320 * 2 ** 20  # weight bytes of query-specialised sessions kept open
 
 
 def import_onnxruntime():
@@ -97,6 +110,11 @@ def session_options(threads: Optional[int] = None, mem_arena: bool = False):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.enable_cpu_mem_arena = bool(mem_arena)
+    # With the arena, ORT's memory pattern (one planned block per input shape, allocated on the second
+    # run) comes on top of the chunks the first run left in the arena: off, the arena alone reuses
+    # its chunks and the peak stays near the working set (full-size model, 10 s: 1979 -> 1299 MB at
+    # the same speed). Without the arena the pattern is what avoids a fresh allocation per tensor.
+    so.enable_mem_pattern = not mem_arena
     if mem_arena and _shared_arena(ort):
         so.add_session_config_entry("session.use_env_allocators", "1")
     so.add_session_config_entry("session.set_denormal_as_zero", "1")
@@ -112,7 +130,7 @@ def make_session(model: Union[str, os.PathLike, bytes], providers: Optional[Sequ
     """An ORT InferenceSession for a path or serialized model, with automatic provider choice."""
     ort = import_onnxruntime()
     chosen = choose_providers(providers)
-    src = model if isinstance(model, (bytes, bytearray)) else str(model)
+    src = model if isinstance(model, bytes) else bytes(model) if isinstance(model, bytearray) else str(model)
     try:
         sess = ort.InferenceSession(src, sess_options=session_options(threads, mem_arena), providers=chosen)
     except Exception as exc:  # ORT raises its own exception types
@@ -122,6 +140,32 @@ def make_session(model: Union[str, os.PathLike, bytes], providers: Optional[Sequ
     if chosen and chosen[0] != "CPUExecutionProvider" and used and used[0] == "CPUExecutionProvider":
         log.warning("%s was requested but ONNX Runtime fell back to CPU (GPU libraries missing?)", chosen[0])
     return sess
+
+
+def patch_core(core: bytes, patches: List[Dict[str, Any]], values: Dict[str, Any], where: Any = "core") -> bytes:
+    """A copy of a specialised core's bytes with film.onnx's outputs written in: 'replace' writes a
+    value's float32 data at [offset, offset + 4*count); 'scale' multiplies the float32 data there,
+    viewed as one row per value element (output channels of a conv), by the value. The result is
+    assembled in one allocation (the core can be ~100 MB)."""
+    import numpy as np
+
+    view = memoryview(core)
+    pieces, at = [], 0
+    for p in sorted(patches, key=lambda p: p["offset"]):
+        if p["value"] not in values:
+            raise BundleError(f"film.onnx gives no {p['value']!r} that {where} needs; re-export the bundle.")
+        v = np.ascontiguousarray(values[p["value"]], dtype="<f4").reshape(-1)
+        offset, count = p["offset"], p["count"]
+        if offset < at or offset + 4 * count > len(core) or (p["op"] == "replace" and v.size != count) or \
+                (p["op"] == "scale" and (v.size == 0 or count % v.size)):
+            raise BundleError(f"{where}: patch {p['value']!r} ({v.size} values) does not fit {count} floats at byte "
+                              f"{offset}; re-export the bundle.")
+        if p["op"] == "scale":
+            v = (np.frombuffer(core, "<f4", count, offset).reshape(v.size, -1) * v[:, None]).astype("<f4")
+        pieces += [view[at:offset], v.tobytes()]
+        at = offset + 4 * count
+    pieces.append(view[at:])
+    return b"".join(pieces)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -158,6 +202,7 @@ class Manifest:
     time_multiple: int
     separator_file: str
     files: Dict[str, str]
+    specialised: Optional[Dict[str, str]]
     text_encoder: Optional[TextEncoderSpec]
     raw: Dict[str, Any]
 
@@ -193,6 +238,19 @@ def parse_manifest(raw: Dict[str, Any], where: Path) -> Manifest:
     window = _require(raw, "window", str, where)
     if window != "hann":
         raise BundleError(f"{where}: window {window!r} is not supported (only 'hann').")
+    special = sep.get("specialised")
+    if special is not None:
+        if not (isinstance(special, dict) and isinstance(special.get("film"), str)
+                and isinstance(special.get("core"), str)):
+            raise BundleError(f"{where}: 'separator.specialised' must be {{\"film\": file, \"core\": file}}; re-export the bundle.")
+        patches = special.get("patches")
+        if not (isinstance(patches, list) and patches and all(
+                isinstance(p, dict) and isinstance(p.get("value"), str) and p.get("op") in ("replace", "scale")
+                and all(isinstance(p.get(k), int) and not isinstance(p.get(k), bool) and p[k] >= 0
+                        for k in ("offset", "count")) for p in patches)):
+            raise BundleError(f"{where}: 'separator.specialised.patches' must be a list of "
+                              "{value, op: replace|scale, offset, count}; re-export the bundle.")
+        special = {"film": special["film"], "core": special["core"], "patches": patches}
     te = raw.get("text_encoder")
     spec = None
     if te is not None:
@@ -213,12 +271,14 @@ def parse_manifest(raw: Dict[str, Any], where: Path) -> Manifest:
         time_multiple=int(raw.get("time_multiple", 1)),
         separator_file=_require(sep, "file", str, where),
         files={str(k): str(v) for k, v in files.items()},
+        specialised=special,
         text_encoder=spec,
         raw=raw,
     )
     if not (8000 <= m.sample_rate <= 192000) or not (0 < m.hop < m.n_fft) or m.n_fft % 2:
         raise BundleError(f"{where}: implausible STFT settings sr={m.sample_rate} n_fft={m.n_fft} hop={m.hop}.")
     needed = [m.separator_file] + ([spec.file, spec.tokenizer] if spec else [])
+    needed += [special["film"], special["core"]] if special else []
     for f in needed:
         if f not in m.files:
             raise BundleError(f"{where}: manifest lists no checksum for {f!r}; re-export the bundle.")
@@ -229,8 +289,10 @@ class Bundle:
     """A validated bundle folder with lazily opened ONNX Runtime sessions."""
 
     def __init__(self, path: Union[str, os.PathLike], providers: Optional[Sequence[str]] = None,
-                 threads: Optional[int] = None, verify: bool = True, mem_arena: Optional[bool] = None):
+                 threads: Optional[int] = None, verify: bool = True, mem_arena: Optional[bool] = None,
+                 specialise: bool = True):
         self.path = Path(path).expanduser()
+        self.specialise = bool(specialise)
         self.requested_providers = list(providers) if providers else None
         self.threads = threads
         self.mem_arena = mem_arena
@@ -260,6 +322,10 @@ class Bundle:
         self._sep = None
         self._text = None
         self._tokenizer = None
+        self._film = None
+        self._special: "OrderedDict[bytes, Any]" = OrderedDict()
+        self._special_lock = threading.Lock()
+        self._provider: Optional[str] = None
 
     # --- sessions -------------------------------------------------------------------------------
     @property
@@ -269,13 +335,85 @@ class Bundle:
                                 self.threads, bool(self.mem_arena))
             self._check_separator_io(sess)
             self._sep = sess
+            self._provider = sess.get_providers()[0]
             log.info("bundle %s: separator on %s", self.manifest.name, self.provider)
         return self._sep
+
+    # --- query specialisation ---------------------------------------------------------------------
+    @property
+    def specialised(self) -> bool:
+        """True when separation runs through per-query specialised sessions (the bundle has them and
+        ``specialise`` was not turned off)."""
+        return self.specialise and self.manifest.specialised is not None
+
+    @property
+    def film_session(self):
+        if self._film is None:
+            sess = make_session(self.path / self.manifest.specialised["film"], self.requested_providers, 1, True)
+            ins = [i.name for i in sess.get_inputs()]
+            if ins != ["condition"]:
+                raise BundleError(f"{self.path / self.manifest.specialised['film']} should take one input "
+                                  f"'condition', has {ins}; re-export the bundle.")
+            self._film = sess
+            self._provider = self._provider or sess.get_providers()[0]
+        return self._film
+
+    def film_values(self, condition) -> Dict[str, Any]:
+        """{initializer name: value} of the specialised core for one condition vector [D]."""
+        import numpy as np
+
+        sess = self.film_session
+        names = [o.name for o in sess.get_outputs()]
+        values = sess.run(names, {"condition": np.asarray(condition, np.float32).reshape(1, -1)})
+        return dict(zip(names, values))
+
+    @property
+    def specialised_capacity(self) -> int:
+        """How many query-specialised sessions stay open (each holds its own copy of the weights)."""
+        size = (self.path / self.manifest.specialised["core"]).stat().st_size
+        return int(max(1, min(16, SPECIALISED_CACHE_BYTES // max(1, size))))
+
+    def session_for(self, condition):
+        """The separator session specialised for one condition vector [D] (cached, least recently used
+        dropped first). Its only input is ``magnitude``."""
+        import numpy as np
+
+        cond = np.ascontiguousarray(np.asarray(condition, np.float32).reshape(-1))
+        key = cond.tobytes()
+        with self._special_lock:
+            sess = self._special.get(key)
+            if sess is not None:
+                self._special.move_to_end(key)
+                return sess
+            where = self.path / self.manifest.specialised["core"]
+            sess = make_session(self._patched_core(self.film_values(cond)), self.requested_providers,
+                                self.threads, bool(self.mem_arena))
+            ins = [i.name for i in sess.get_inputs()]
+            outs = [o.name for o in sess.get_outputs()]
+            if ins != ["magnitude"] or any(n not in outs for n in SEPARATOR_OUTPUTS):
+                raise BundleError(f"{where} should map 'magnitude' to {list(SEPARATOR_OUTPUTS)}; has {ins} -> {outs}. "
+                                  "Re-export the bundle.")
+            self._provider = sess.get_providers()[0]
+            self._special[key] = sess
+            while len(self._special) > self.specialised_capacity:
+                self._special.popitem(last=False)
+            return sess
+
+    def _patched_core(self, values: Dict[str, Any]) -> bytes:
+        """separator_core.onnx with one query's values written over its placeholders."""
+        special = self.manifest.specialised
+        where = self.path / special["core"]
+        return patch_core(where.read_bytes(), special["patches"], values, where)
 
     @property
     def provider(self) -> str:
         """The execution provider actually in use (first of the session's providers)."""
-        return self.separator_session.get_providers()[0]
+        if self._provider is None:
+            if self.specialised:
+                _ = self.film_session
+            else:
+                _ = self.separator_session
+        return self._provider
 
     @property
     def device_label(self) -> str:

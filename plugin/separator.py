@@ -85,18 +85,25 @@ class ModelCore:
         budget = ACTIVATION_BUDGET_BYTES // max(1, self.frame_bytes * frames)
         return int(max(1, min(self.max_batch, budget)))
 
-    @property
-    def session(self):
-        return self.bundle.separator_session
-
     def masks(self, mag: np.ndarray, cond: np.ndarray):
-        """mag [B,1,T,F], cond [B,D] -> (mask, cos, sin) [B,1,T,F], run in batches of ``max_batch``."""
-        sess = self.session
+        """mag [B,1,T,F], cond [B,D] -> (mask, cos, sin) [B,1,T,F] with the generic separator.onnx
+        (any mix of conditions in one batch), run in batches within the activation budget."""
+        sess = self.bundle.separator_session
+        return self._batched(sess, mag, lambda i, j: {"magnitude": mag[i:j], "condition": cond[i:j]})
+
+    def masks_for(self, mag: np.ndarray, cond: np.ndarray):
+        """mag [B,1,T,F], one condition [D] for every item -> (mask, cos, sin) [B,1,T,F]: through the
+        session specialised for that condition when the bundle has one, else the generic graph."""
+        if not self.bundle.specialised:
+            return self.masks(mag, np.repeat(cond[None].astype(np.float32), mag.shape[0], axis=0))
+        sess = self.bundle.session_for(cond)
+        return self._batched(sess, mag, lambda i, j: {"magnitude": mag[i:j]})
+
+    def _batched(self, sess, mag, feed):
         outs = []
         step = self.batch_for(mag.shape[2])
         for i in range(0, mag.shape[0], step):
-            outs.append(sess.run(["mask", "cos", "sin"], {"magnitude": mag[i : i + step],
-                                                         "condition": cond[i : i + step]}))
+            outs.append(sess.run(["mask", "cos", "sin"], feed(i, i + step)))
         if len(outs) == 1:
             return outs[0]
         return [np.concatenate([o[k] for o in outs]) for k in range(3)]
@@ -104,7 +111,8 @@ class ModelCore:
     def separate(self, x: np.ndarray, conds: np.ndarray) -> np.ndarray:
         """x [S, N] model-rate segments (any count S, equal length N), conds [Q, D] -> stems [Q, S, N].
 
-        The STFT of each segment is shared by all queries; all S*Q items go through ONNX batched.
+        The STFT of each segment is shared by all queries; each query runs the S segments as one
+        batch through its specialised session (or, without one, all S*Q items through the generic graph).
         """
         n = x.shape[-1]
         pad_to = max(n, self.n_fft)  # reflect padding needs more than n_fft/2 samples
@@ -113,9 +121,14 @@ class ModelCore:
         n_seg, t, f1 = spec.shape
         q = conds.shape[0]
         mag = np.sqrt(np.maximum(spec.real ** 2 + spec.imag ** 2, np.float32(1e-10))).astype(np.float32)
-        mag_b = np.broadcast_to(mag[None, :, None, :, : self.fb], (q, n_seg, 1, t, self.fb)).reshape(q * n_seg, 1, t, self.fb)
-        cond_b = np.repeat(conds.astype(np.float32), n_seg, axis=0)
-        mask, cos_m, sin_m = self.masks(np.ascontiguousarray(mag_b), cond_b)
+        mag = np.ascontiguousarray(mag[:, None, :, : self.fb])  # [S, 1, T, F]
+        if self.bundle.specialised:
+            res = [self.masks_for(mag, conds[k]) for k in range(q)]
+            mask, cos_m, sin_m = (np.concatenate([r[i] for r in res]) for i in range(3))
+        else:
+            mag_b = np.broadcast_to(mag[None], (q,) + mag.shape).reshape(q * n_seg, 1, t, self.fb)
+            cond_b = np.repeat(conds.astype(np.float32), n_seg, axis=0)
+            mask, cos_m, sin_m = self.masks(np.ascontiguousarray(mag_b), cond_b)
         mask = mask.reshape(q, n_seg, t, self.fb)
         phase = (cos_m + 1j * sin_m).astype(np.complex64).reshape(q, n_seg, t, self.fb)
         out = np.zeros((q, n_seg, t, f1), np.complex64)
@@ -370,12 +383,14 @@ class Separator:
     @classmethod
     def load(cls, path: Union[str, Path, None] = None, providers: Optional[Sequence[str]] = None,
              threads: Optional[int] = None, max_batch: int = 8, verify: bool = True,
-             mem_arena: Optional[bool] = None) -> "Separator":
+             mem_arena: Optional[bool] = None, specialise: bool = True) -> "Separator":
         """Load a bundle folder (default: the embedded default model shipped in the package).
 
-        ``mem_arena`` None chooses ONNX Runtime's memory arena by model size (see Separator)."""
+        ``mem_arena`` None chooses ONNX Runtime's memory arena by model size (see Separator).
+        ``specialise`` False runs the generic separator.onnx even when the bundle has query-specialised
+        graphs (see plugin.bundle; the results agree to float rounding)."""
         return cls(Bundle(path or DEFAULT_BUNDLE, providers=providers, threads=threads, verify=verify,
-                          mem_arena=mem_arena), max_batch)
+                          mem_arena=mem_arena, specialise=specialise), max_batch)
 
     @property
     def sample_rate(self) -> int:

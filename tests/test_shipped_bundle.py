@@ -74,7 +74,9 @@ def test_shipped_bundle_loads_with_valid_checksums():
     b = Bundle(DEFAULT_BUNDLE, verify=True)
     m = json.loads((DEFAULT_BUNDLE / "manifest.json").read_text())
     assert b.has_text_encoder
-    assert set(m["files"]) == {"separator.onnx", "text_encoder.onnx", "tokenizer.json"}
+    assert set(m["files"]) == {"separator.onnx", "film.onnx", "separator_core.onnx", "text_encoder.onnx",
+                               "tokenizer.json"}
+    assert b.specialised  # the shipped model runs query-specialised by default
     for name, digest in m["files"].items():
         assert sha256_file(DEFAULT_BUNDLE / name) == digest
     total = sum(p.stat().st_size for p in DEFAULT_BUNDLE.iterdir())
