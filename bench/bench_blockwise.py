@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 def default_arch_bundle() -> Path:
     """The embedded default's architecture with random weights + the tiny bag-of-words text encoder
     from the tests (the text encoder does not matter for separation speed)."""
-    path = CACHE / "default-arch-random"
+    path = CACHE / "default-arch-random-v2"  # v2: with the query-specialised graphs
     if not (path / "manifest.json").exists():
         import torch
 
