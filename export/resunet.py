@@ -111,7 +111,7 @@ def _pre(bn: nn.BatchNorm2d, x: torch.Tensor, film: Dict, idx: int) -> torch.Ten
 class AffineSite(nn.Module):
     """A per-channel affine written as a depthwise 1x1 convolution: ONNX Runtime fuses the leaky ReLU
     that follows into it and keeps the tensor in its blocked (NCHWc) layout, which a BN followed by an
-    Add of a runtime β cannot do (measured: 19 % faster, 27 % less memory on the full-size model)."""
+    Add of a runtime β cannot do (full-size model: 1.19x faster, 20 % less peak memory; BENCHMARKS.md §1)."""
 
     def __init__(self, channels: int):
         super().__init__()

@@ -14,9 +14,10 @@ runs the small ``film.onnx`` once (condition -> per-channel affines, BN folded i
 ``separator_core.onnx`` with those values written over its placeholder initializers (at byte offsets
 the manifest lists; the file's checksum was verified). ONNX Runtime then sees constants where the
 generic graph has a runtime β, fuses each affine with its leaky ReLU and keeps the whole U-Net in
-its blocked NCHWc layout. (``SessionOptions.add_initializer`` would be the obvious tool, but ORT
-1.32's NCHWc transformer reads the original values, not the overrides: measured wrong output.) Same numbers (float rounding), faster and
-smaller (bench/bench_runtime.py). Sessions are cached per query (LRU, sized by the model's weight).
+its blocked NCHWc layout: same numbers (float rounding), faster and smaller (BENCHMARKS.md §1).
+Sessions are cached per query (LRU, sized by the model's weight). ``SessionOptions.add_initializer``
+would be the obvious tool, but ORT 1.32's NCHWc transformer reads the original values, not the
+overrides (measured: wrong output), so the runtime patches the bytes instead.
 """
 from __future__ import annotations
 

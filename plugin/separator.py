@@ -1,15 +1,17 @@
 """The Separator: text- (or embedding-) queried separation of any audio, whole-clip or block-wise.
 
 Signal path (DESIGN.md): any rate / channel count -> soxr to the bundle rate -> per channel STFT ->
-magnitude -> separator.onnx -> complex mask -> ISTFT -> (block-wise: crossfaded overlap-add) ->
-soxr back -> exactly the input's shape, rate and length. residual = input - stem, an exact null.
+magnitude -> separator (the query-specialised core, or separator.onnx) -> complex mask -> ISTFT ->
+(block-wise: crossfaded overlap-add) -> soxr back -> exactly the input's shape, rate and length.
+residual = input - stem, an exact null.
 
 Block-wise mode (the default) cuts the model-rate signal into hop-aligned segments of
 ``left context + centre + right context`` samples; every segment goes through the whole-clip path
 on its own; consecutive centres are joined with complementary linear crossfades that lie in the
 right context of the earlier segment. Memory is constant in the length of the input, several
-queries share each segment's STFT and run as one ONNX batch (channels too), and the same engine
-streams (``plugin.effect``) with an exact latency of ``centre + right context`` samples.
+queries share each segment's STFT (each query runs segments x channels as one batch through its
+query-specialised session, see plugin.bundle), and the same engine streams (``plugin.effect``)
+with an exact latency of ``centre + right context`` samples.
 """
 from __future__ import annotations
 

@@ -142,5 +142,6 @@ def test_cli_writes_bundle_without_text_encoder(tiny_ckpt, tmp_path, capsys):
     assert audiosep_main(["--checkpoint", str(tiny_ckpt), "--out", str(out), "--name", "tiny"]) == 0
     b = Bundle(out)
     assert b.manifest.name == "tiny" and b.manifest.text_encoder is None
-    assert set(b.manifest.files) == {"separator.onnx"}
+    assert set(b.manifest.files) == {"separator.onnx", "film.onnx", "separator_core.onnx"}
+    assert b.specialised  # the official import gets the query-specialised graphs too
     assert b.manifest.raw["import"]["note"].startswith("the checkpoint has no query_encoder weights")

@@ -114,7 +114,8 @@ def test_manifest_describes_the_clap_text_encoder(chain):
     assert te.kind == "laion-clap-roberta" and te.pooling == "pooler" and te.normalize and not te.lowercase
     assert te.max_tokens == MAX_TOKENS and te.pad_id == 1
     assert te.input_names == ["input_ids", "attention_mask"] and te.output_name == "embedding"
-    assert set(b.manifest.files) == {"separator.onnx", "text_encoder.onnx", "tokenizer.json"}
+    assert set(b.manifest.files) == {"separator.onnx", "film.onnx", "separator_core.onnx", "text_encoder.onnx",
+                                     "tokenizer.json"}
     assert b.manifest.condition_dim == COND and b.manifest.raw["import"]["note"] is None
     ins = {i.name: i.shape for i in b.text_session.get_inputs()}
     assert all(isinstance(s[0], str) and isinstance(s[1], str) for s in ins.values())  # dynamic batch and tokens
