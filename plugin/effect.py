@@ -64,6 +64,8 @@ class SeparationEffect:
         self.residual = residual
         self.conds = separator._conditions(query, embedding)[:1]
         self.plan = separator.plan(block_seconds, context_seconds)
+        if separator.bundle.specialised:  # open the query's session now, not in the first audio callback
+            separator.bundle.session_for(self.conds[0])
         self._sr = None
         self._channels = None
         self._state = None

@@ -153,3 +153,18 @@ def test_bad_specialised_entries_are_clear_errors(tiny_bundle, tmp_path):
     (bad / "film.onnx").unlink()
     with pytest.raises(BundleError, match="missing film.onnx"):
         Bundle(bad)
+
+
+def test_the_effect_opens_its_query_session_when_it_is_made(tiny_bundle):
+    """A streaming effect must not spend its first audio callback opening an ONNX session."""
+    from plugin import Separator
+
+    path, _ = tiny_bundle
+    sep = Separator.load(path)
+    assert len(sep.bundle._special) == 0
+    cond = _conds(1)[0]
+    fx = sep.effect(embedding=cond)
+    assert len(sep.bundle._special) == 1
+    session = sep.bundle.session_for(cond)
+    fx(music_like(32000, channels=2), 32000, reset=False)
+    assert sep.bundle.session_for(cond) is session and len(sep.bundle._special) == 1
