@@ -79,16 +79,25 @@ def check_parity(
         with torch.no_grad():
             ref = [r.numpy() for r in core(mag, cond)]
         got = sess.run(OUTPUT_NAMES, {"magnitude": mag.numpy(), "condition": cond.numpy()})
-        for name, r, g in zip(OUTPUT_NAMES, ref, got):
-            if r.shape != g.shape:
-                raise ExportError(f"ONNX output {name!r} has shape {g.shape}, torch gives {r.shape} (T={t})")
-            worst[name] = max(worst[name], float(np.max(np.abs(r - g))))
+        _accumulate(worst, ref, got, f"ONNX output (T={t})")
+    _check_worst(worst, "ONNX export")
+    return worst
+
+
+def _accumulate(worst: dict, ref, got, what: str) -> None:
+    """Fold one comparison of (mask, cos, sin) into ``worst`` (max |torch - ORT| per output)."""
+    for name, r, g in zip(OUTPUT_NAMES, ref, got):
+        if r.shape != g.shape:
+            raise ExportError(f"{what} {name!r} has shape {g.shape}, torch gives {r.shape}")
+        worst[name] = max(worst[name], float(np.max(np.abs(r - g))))
+
+
+def _check_worst(worst: dict, what: str) -> None:
     if not worst["mask"] <= PARITY_TOL:
-        raise ExportError(f"ONNX export does not match torch: mask max abs difference {worst['mask']:.3g} > {PARITY_TOL:g}")
+        raise ExportError(f"{what} does not match torch: mask max abs difference {worst['mask']:.3g} > {PARITY_TOL:g}")
     phase = max(worst["cos"], worst["sin"])
     if not phase <= PHASE_TOL:
-        raise ExportError(f"ONNX export does not match torch: phase max abs difference {phase:.3g} > {PHASE_TOL:g}")
-    return worst
+        raise ExportError(f"{what} does not match torch: phase max abs difference {phase:.3g} > {PHASE_TOL:g}")
 
 
 def export_separator(model: ResUNet30, path: Optional[os.PathLike] = None, check_frames=(7, 33, 101)) -> bytes:
@@ -188,15 +197,8 @@ def export_specialised(model: ResUNet30, film_path: Optional[os.PathLike] = None
             with torch.no_grad():
                 ref = [r.numpy() for r in model.forward_masks(mag, cond.expand(2, -1))]
             got = sess.run(OUTPUT_NAMES, {"magnitude": mag.numpy()})
-            for name, r, g in zip(OUTPUT_NAMES, ref, got):
-                if r.shape != g.shape:
-                    raise ExportError(f"specialised output {name!r} has shape {g.shape}, torch gives {r.shape}")
-                worst[name] = max(worst[name], float(np.max(np.abs(r - g))))
-    if not worst["mask"] <= PARITY_TOL:
-        raise ExportError(f"specialised export does not match torch: mask max abs difference {worst['mask']:.3g}")
-    if not max(worst["cos"], worst["sin"]) <= PHASE_TOL:
-        raise ExportError("specialised export does not match torch: phase max abs difference "
-                          f"{max(worst['cos'], worst['sin']):.3g}")
+            _accumulate(worst, ref, got, f"specialised output (T={t})")
+    _check_worst(worst, "specialised export")
     log.info("film.onnx %.2f MB + separator_core.onnx %.1f MB, max |torch-ORT| mask %.2e", len(film_bytes) / 1e6,
              len(core_bytes) / 1e6, worst["mask"])
     if film_path is not None:

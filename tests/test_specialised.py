@@ -168,3 +168,20 @@ def test_the_effect_opens_its_query_session_when_it_is_made(tiny_bundle):
     session = sep.bundle.session_for(cond)
     fx(music_like(32000, channels=2), 32000, reset=False)
     assert sep.bundle.session_for(cond) is session and len(sep.bundle._special) == 1
+
+
+def test_export_refuses_a_specialised_pair_that_does_not_match_torch(monkeypatch, tmp_path):
+    import export.onnx_export as ox
+    from export.resunet import FilmSites
+
+    orig = FilmSites.forward
+
+    def off_by_a_bit(self, condition):  # film.onnx would give the first site a wrong bias
+        out = list(orig(self, condition))
+        out[1] = out[1] + 0.5
+        return tuple(out)
+
+    monkeypatch.setattr(FilmSites, "forward", off_by_a_bit)
+    with pytest.raises(ox.ExportError, match="specialised export does not match torch"):
+        ox.export_specialised(tiny_model(0), tmp_path / "film.onnx", tmp_path / "core.onnx")
+    assert not (tmp_path / "film.onnx").exists() and not (tmp_path / "core.onnx").exists()
