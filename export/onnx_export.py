@@ -160,7 +160,7 @@ def export_specialised(model: ResUNet30, film_path: Optional[os.PathLike] = None
     the torch model; written atomically only if it does. Returns (film bytes, core bytes)."""
     import onnx
 
-    from plugin.bundle import make_session
+    from plugin.bundle import make_session, patch_core
 
     model = model.eval()
     cfg = model.cfg
@@ -191,7 +191,7 @@ def export_specialised(model: ResUNet30, film_path: Optional[os.PathLike] = None
     for _ in range(conditions):
         cond = torch.nn.functional.normalize(torch.randn(1, cfg.condition_dim, generator=gen), dim=-1)
         values = dict(zip(names, film_sess.run(names, {"condition": cond.numpy()})))
-        sess = make_session(apply_patches(core_bytes, patches, values), providers=["CPUExecutionProvider"])
+        sess = make_session(patch_core(core_bytes, patches, values), providers=["CPUExecutionProvider"])
         for t in check_frames:
             mag = torch.rand(2, 1, t, cfg.freq_bins, generator=gen) * 2.0
             with torch.no_grad():
@@ -227,13 +227,6 @@ def site_patches(core_bytes: bytes, plan) -> list:
             raise ExportError(f"{name!r}: its placeholder bytes are not unique in separator_core.onnx")
         out.append({"value": value, "op": op, "offset": at, "count": len(raw) // 4})
     return out
-
-
-def apply_patches(core_bytes: bytes, patches: list, values: dict) -> bytes:
-    """The core with one query's values written in (the runtime does the same: plugin.bundle)."""
-    from plugin.bundle import patch_core
-
-    return bytes(patch_core(core_bytes, patches, values))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -131,7 +131,7 @@ def make_session(model: Union[str, os.PathLike, bytes], providers: Optional[Sequ
     """An ORT InferenceSession for a path or serialized model, with automatic provider choice."""
     ort = import_onnxruntime()
     chosen = choose_providers(providers)
-    src = model if isinstance(model, bytes) else bytes(model) if isinstance(model, bytearray) else str(model)
+    src = model if isinstance(model, (bytes, bytearray)) else str(model)
     try:
         sess = ort.InferenceSession(src, sess_options=session_options(threads, mem_arena), providers=chosen)
     except Exception as exc:  # ORT raises its own exception types

@@ -95,10 +95,8 @@ class ModelCore:
         return self._batched(sess, mag, lambda i, j: {"magnitude": mag[i:j], "condition": cond[i:j]})
 
     def masks_for(self, mag: np.ndarray, cond: np.ndarray):
-        """mag [B,1,T,F], one condition [D] for every item -> (mask, cos, sin) [B,1,T,F]: through the
-        session specialised for that condition when the bundle has one, else the generic graph."""
-        if not self.bundle.specialised:
-            return self.masks(mag, np.repeat(cond[None].astype(np.float32), mag.shape[0], axis=0))
+        """mag [B,1,T,F], one condition [D] for every item -> (mask, cos, sin) [B,1,T,F] through the
+        session specialised for that condition (the bundle must have one: ``bundle.specialised``)."""
         sess = self.bundle.session_for(cond)
         return self._batched(sess, mag, lambda i, j: {"magnitude": mag[i:j]})
 

@@ -119,14 +119,11 @@ def test_patch_core_replace_and_scale():
 
 
 def _rewrite_manifest(folder, edit):
-    from plugin.bundle import sha256_file
+    from plugin.bundle import write_manifest
 
-    mpath = folder / "manifest.json"
-    m = json.loads(mpath.read_text())
+    m = json.loads((folder / "manifest.json").read_text())
     edit(m)
-    for f in m["files"]:
-        m["files"][f] = sha256_file(folder / f)
-    mpath.write_text(json.dumps(m))
+    write_manifest(folder, m)  # checksums recomputed: only the edit is wrong
 
 
 def test_bad_specialised_entries_are_clear_errors(tiny_bundle, tmp_path):
