@@ -20,7 +20,8 @@ from _common import ROOT, machine
 sys.path.insert(0, str(ROOT))
 
 QUERIES = ["bass guitar", "drums", "piano", "saxophone"]
-SETTINGS = [(6.0, 1.0), (6.0, 0.5), (10.0, 1.0), (4.0, 1.0), (3.0, 0.5)]
+OFFLINE = None  # separate() without block_seconds: Separator.offline_plan for this length
+SETTINGS = [OFFLINE, (6.0, 1.0), (6.0, 0.5), (12.0, 1.0), (10.0, 1.0), (4.0, 1.0), (3.0, 0.5)]
 
 
 def main():
@@ -42,25 +43,34 @@ def main():
     print("| block (s) | context each side (s) | latency (s) | compute vs whole clip | SI-SDR(whole, block), mean / worst (dB) |")
     print("|---|---|---|---|---|")
     results = {}
-    for block, ctx in SETTINGS:
+    for setting in SETTINGS:
         t = time.perf_counter()
-        stems = sep.separate_many(mix, sr, QUERIES, block_seconds=block, context_seconds=ctx)
+        if setting is OFFLINE:
+            stems = sep.separate_many(mix, sr, QUERIES)
+            plan = sep.offline_plan(int(np.ceil(mix.shape[-1] * sep.sample_rate / sr)))
+            block = f"offline plan: {plan.centre / sep.sample_rate:.2f} centre"
+            ctx = plan.left / sep.sample_rate
+        else:
+            block, ctx = setting
+            stems = sep.separate_many(mix, sr, QUERIES, block_seconds=block, context_seconds=ctx)
+            plan = sep.plan(block, ctx)
         dt = time.perf_counter() - t
         vals = [si_sdr(w[c], b[c]) for w, b in zip(whole, stems) for c in range(mix.shape[0])]
-        plan = sep.plan(block, ctx)
-        results[(block, ctx)] = stems
+        results[setting] = stems
         print(f"| {block:g} | {ctx:g} | {plan.latency / sep.sample_rate:.2f} | {dt / t_whole:.2f}x | "
-              f"{np.mean(vals):.1f} / {np.min(vals):.1f} |", flush=True)
+              f"{np.mean(vals):.1f} / {np.min(vals):.1f} |" if setting is not OFFLINE else
+              f"| {block} | {ctx:.2f} | (offline) | {dt / t_whole:.2f}x | {np.mean(vals):.1f} / {np.min(vals):.1f} |",
+              flush=True)
     if a.plot:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        plan = sep.plan(*SETTINGS[0])
+        plan = sep.plan(*SETTINGS[1])
         edge = plan.centre / sep.sample_rate  # first block boundary (s)
         lo, hi = int((edge - 0.6) * sr), int((edge + 0.6) * sr)
-        w, b = whole[0][0, lo:hi], results[SETTINGS[0]][0][0, lo:hi]
+        w, b = whole[0][0, lo:hi], results[SETTINGS[1]][0][0, lo:hi]
         fig, ax = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
         for axis, x, title in zip(ax, (w, b, b - w), ("whole clip", "block-wise (6 s blocks, 1 s context)",
                                                        "difference (same colour scale)")):

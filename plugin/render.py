@@ -158,8 +158,6 @@ def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *,
     """Separate one file into one stem per query (plus residuals). Returns one Result per output."""
     import numpy as np
 
-    from .separator import DEFAULT_CONTEXT_SECONDS
-
     t0 = time.time()
     path = Path(path)
     outs = []  # (query, residual, path)
@@ -208,9 +206,8 @@ def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *,
                     yield block
 
             cancel_fn = (lambda: cancel.is_set()) if cancel is not None else None
-            for y in separator.iter_separate(chunks(), sr, cond, channels, frames,
-                                             block_seconds or separator.offline_block_seconds,
-                                             context_seconds or DEFAULT_CONTEXT_SECONDS, cancel_fn):
+            for y in separator.iter_separate(chunks(), sr, cond, channels, frames, block_seconds or None,
+                                             context_seconds, cancel_fn):
                 m = y.shape[-1]
                 x = None
                 if dry is not None:
@@ -345,8 +342,10 @@ def main(argv=None) -> int:
     p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24", help="integer formats clip, never wrap")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     p.add_argument("--block-seconds", type=float, default=None,
-                   help="block length (default 12 for light models such as the embedded default, else 6)")
-    p.add_argument("--context-seconds", type=float, default=None, help="context on each side of a block (default 1)")
+                   help="block length (default: the longest that fits memory, up to 24 s for light models such "
+                        "as the embedded default, balanced over the file; 6 s for heavy ones)")
+    p.add_argument("--context-seconds", type=float, default=None,
+                   help="context on each side of a block (default 0.5 with the automatic blocks of light models, else 1)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
     p.add_argument("--results", help="write the per-file results table here (.csv, or .parquet with pyarrow)")

@@ -32,8 +32,11 @@ from .errors import AudioError, Cancelled, QueryError
 log = logging.getLogger("sepboard")
 
 DEFAULT_BLOCK_SECONDS = 6.0  # streaming (the effect): latency 5.1 s
-OFFLINE_BLOCK_SECONDS = 12.0  # files, the host, separate(): when the model is light enough (see Separator)
 DEFAULT_CONTEXT_SECONDS = 1.0
+# Offline work (files, the host, separate() without block_seconds): see Separator.offline_plan
+OFFLINE_MIN_BLOCK_SECONDS = 12.0  # below this the activation budget is too tight: the streaming plan
+OFFLINE_MAX_BLOCK_SECONDS = 24.0
+OFFLINE_CONTEXT_SECONDS = 0.5  # measured as good as 1 s at block boundaries (BENCHMARKS.md §2)
 WHOLE_CLIP_MAX_SECONDS = 600.0
 _UNSET = object()
 
@@ -448,9 +451,13 @@ class Separator:
 
     # ----- separation -----------------------------------------------------------------------------
     def separate(self, audio, sr, query: Optional[str] = None, *, embedding=None, block_seconds=_UNSET,
-                 context_seconds: float = DEFAULT_CONTEXT_SECONDS, residual: bool = False,
+                 context_seconds: Optional[float] = None, residual: bool = False,
                  progress: Optional[ProgressFn] = None, cancel: CancelFn = None) -> np.ndarray:
-        """The stem for one query, with exactly ``audio``'s shape (or the residual with ``residual=True``)."""
+        """The stem for one query, with exactly ``audio``'s shape (or the residual with ``residual=True``).
+
+        ``block_seconds``: left out, block-wise with :meth:`offline_plan`; a number, block-wise with
+        segments of that many seconds (``context_seconds`` of context each side, 1 s when left out);
+        None, the whole clip at once."""
         if query is not None and not isinstance(query, str):
             raise QueryError("separate() takes one query; use separate_many() for several")
         return self.separate_many(audio, sr, query if query is not None else None, embeddings=embedding,
@@ -458,14 +465,12 @@ class Separator:
                                   residual=residual, progress=progress, cancel=cancel)[0]
 
     def separate_many(self, audio, sr, queries=None, *, embeddings=None, block_seconds=_UNSET,
-                      context_seconds: float = DEFAULT_CONTEXT_SECONDS, residual: bool = False,
+                      context_seconds: Optional[float] = None, residual: bool = False,
                       progress: Optional[ProgressFn] = None, cancel: CancelFn = None) -> List[np.ndarray]:
         """Stems for several queries in one pass (shared STFT, one ONNX batch per block)."""
         x, mono = as_channels(audio)
         rate = check_rate(sr)
         conds = self._conditions(queries, embeddings)
-        if block_seconds is _UNSET:
-            block_seconds = self.offline_block_seconds
         n = x.shape[-1]
         if block_seconds is None:
             xm = resample(x, rate, self.sample_rate)
@@ -481,6 +486,8 @@ class Separator:
             if progress:
                 progress(1.0)
         else:
+            if block_seconds is _UNSET:
+                block_seconds = None  # iter_separate: the offline plan
             stems = list(self._blockwise(x, rate, conds, block_seconds, context_seconds, progress, cancel))
         outs = []
         for stem in stems:
@@ -489,31 +496,53 @@ class Separator:
             outs.append(stem[0] if mono else stem)
         return outs
 
-    @property
-    def offline_block_seconds(self) -> float:
-        """The block length of offline work (``separate()`` without ``block_seconds``, the renderer,
-        the host): 12 s when one item of such a segment fits the activation budget, else the streaming
-        default of 6 s. Latency does not matter offline, and longer blocks spend a smaller share on
-        context: the embedded default renders 21 % faster with 12 s blocks than with 6 s (BENCHMARKS.md
-        §2); the full-size model stays at 6 s, where its memory is measured."""
-        plan = BlockPlan.make(self.core, OFFLINE_BLOCK_SECONDS, DEFAULT_CONTEXT_SECONDS)
-        frames = plan.window // self.core.hop + 1
-        fits = self.core.frame_bytes * frames <= ACTIVATION_BUDGET_BYTES
-        return OFFLINE_BLOCK_SECONDS if fits else DEFAULT_BLOCK_SECONDS
+    def offline_plan(self, n: Optional[int] = None, context_seconds: Optional[float] = None) -> BlockPlan:
+        """The segment plan of offline work (``separate()`` without ``block_seconds``, the renderer,
+        the host) for ``n`` model-rate samples.
+
+        Latency does not matter offline, so a light model takes the longest window whose activations
+        fit the budget (``ACTIVATION_BUDGET_BYTES``, at most ``OFFLINE_MAX_BLOCK_SECONDS``; 21 s for the
+        embedded default) with ``OFFLINE_CONTEXT_SECONDS`` of context each side; a model too heavy for a
+        ``OFFLINE_MIN_BLOCK_SECONDS`` window keeps the streaming plan (6 s + 1 s). Then, when ``n`` is
+        known, the centres shrink to the smallest stride multiple that still needs no more segments,
+        so the last segment is not mostly padding: 60 s of audio on the embedded default is computed
+        as 4 x 15 s centres, 6460 frames instead of 7200 with fixed 12 s blocks (BENCHMARKS.md §2)."""
+        core = self.core
+        tm = core.time_multiple
+        stride_s = tm * core.hop / core.sr
+        strides = min(ACTIVATION_BUDGET_BYTES // max(1, core.frame_bytes * tm),
+                      int(OFFLINE_MAX_BLOCK_SECONDS / stride_s))
+        if strides * stride_s >= OFFLINE_MIN_BLOCK_SECONDS:
+            ctx = OFFLINE_CONTEXT_SECONDS if context_seconds is None else context_seconds
+            plan = BlockPlan.make(core, strides * stride_s, ctx)
+        else:
+            plan = BlockPlan.make(core, DEFAULT_BLOCK_SECONDS,
+                                  DEFAULT_CONTEXT_SECONDS if context_seconds is None else context_seconds)
+        if n is not None and n > 0:
+            step = tm * core.hop  # one stride, in samples
+            k = -(-int(n) // plan.centre)  # segments that cover n samples
+            centre = max(1, -(-int(n) // (k * step))) * step
+            plan = BlockPlan(left=plan.left, centre=min(centre, plan.centre), right=plan.right, fade=plan.fade)
+        return plan
 
     def plan(self, block_seconds: float = DEFAULT_BLOCK_SECONDS, context_seconds: float = DEFAULT_CONTEXT_SECONDS) -> BlockPlan:
         return BlockPlan.make(self.core, block_seconds, context_seconds)
 
     def iter_separate(self, chunks: Iterable[np.ndarray], sr, conds: np.ndarray, channels: int, n_total: int,
-                      block_seconds: float = DEFAULT_BLOCK_SECONDS, context_seconds: float = DEFAULT_CONTEXT_SECONDS,
+                      block_seconds: Optional[float] = None, context_seconds: Optional[float] = None,
                       cancel: CancelFn = None) -> Iterator[np.ndarray]:
         """Block-wise separation of a stream of (channels, n) chunks at rate ``sr``.
 
         Yields (queries, channels, m) stem chunks aligned with the input (latency already removed),
         ``n_total`` samples in all. Memory stays constant in the stream's length: resampling runs as
-        soxr streams, and the engine keeps only one window of audio.
+        soxr streams, and the engine keeps only one window of audio. Segments follow
+        :meth:`offline_plan` for ``n_total`` samples unless ``block_seconds`` is given (then
+        ``context_seconds``, 1 s when left out, of context each side).
         """
-        plan = self.plan(block_seconds, context_seconds)
+        if block_seconds is None:
+            plan = self.offline_plan(math.ceil(n_total * self.sample_rate / sr), context_seconds)
+        else:
+            plan = self.plan(block_seconds, DEFAULT_CONTEXT_SECONDS if context_seconds is None else context_seconds)
         q = conds.shape[0]
         sr_m = self.sample_rate
         eng = BlockEngine(self.core, conds, channels, plan)
@@ -555,7 +584,9 @@ class Separator:
 
     def _blockwise(self, x, sr, conds, block_seconds, context_seconds, progress, cancel) -> np.ndarray:
         n = x.shape[-1]
-        step = max(1, int(block_seconds * sr))  # progress (and cancel) about once per block
+        seconds = block_seconds if block_seconds is not None else self.offline_plan(
+            math.ceil(n * self.sample_rate / sr), context_seconds).centre / self.sample_rate
+        step = max(1, int(seconds * sr))  # progress (and cancel) about once per block
 
         def chunks():
             for i in range(0, n, step):

@@ -144,3 +144,66 @@ def test_block_wise_reproduces_the_whole_clip(sep, emb, block, context):
     plan = sep.plan(block, context)
     grid = 32 * sep.bundle.manifest.hop
     assert plan.centre % grid == 0 and plan.left % grid == 0 and (plan.window + sep.bundle.manifest.hop) % grid == 0
+
+
+@pytest.mark.parametrize("seconds", [0.01, 3.0, 15.0, 60.0, 61.0, 210.0, 3600.0])
+def test_offline_plan_fills_the_budget_and_balances_segments(sep, seconds):
+    """A light model's offline window is the longest whole number of strides within the activation
+    budget (capped), with 0.5 s of context; for a known length the centres shrink to the smallest
+    stride multiple that needs no more segments than the longest centre would."""
+    from plugin.separator import (ACTIVATION_BUDGET_BYTES, OFFLINE_CONTEXT_SECONDS, OFFLINE_MAX_BLOCK_SECONDS,
+                                  BlockPlan)
+
+    core = sep.core
+    step = core.time_multiple * core.hop
+    longest = sep.offline_plan()
+    strides = longest.window // step + 1
+    assert core.frame_bytes * strides * core.time_multiple <= ACTIVATION_BUDGET_BYTES
+    assert strides * step / core.sr <= OFFLINE_MAX_BLOCK_SECONDS
+    # one stride more would break the budget or the cap
+    assert (core.frame_bytes * (strides + 1) * core.time_multiple > ACTIVATION_BUDGET_BYTES
+            or (strides + 1) * step / core.sr > OFFLINE_MAX_BLOCK_SECONDS)
+    assert longest == BlockPlan.make(core, strides * step / core.sr, OFFLINE_CONTEXT_SECONDS)
+    n = int(seconds * core.sr)
+    plan = sep.offline_plan(n)
+    assert (plan.left, plan.right, plan.fade) == (longest.left, longest.right, longest.fade)
+    assert plan.centre % step == 0 and step <= plan.centre <= longest.centre
+    segments = -(-n // plan.centre)
+    assert segments == -(-n // longest.centre)
+    assert segments * (plan.centre - step) < n  # one stride shorter would need another segment
+
+
+def test_offline_plan_of_a_heavy_model_is_the_streaming_plan(sep, monkeypatch):
+    """A model whose 12 s window breaks the activation budget keeps 6 s blocks with 1 s context."""
+    monkeypatch.setattr(sep.core, "frame_bytes", 1 << 20)  # the full-size ResUNet30's estimate
+    assert sep.offline_plan() == sep.plan(6.0, 1.0)
+    streaming = sep.plan(6.0, 1.0)  # centre 13 strides (4.16 s)
+    plan = sep.offline_plan(int(4.2 * 32000))  # 2 segments either way: 7 strides each suffice
+    assert (plan.left, plan.right) == (streaming.left, streaming.right) and plan.centre == 7 * 32 * 320
+
+
+def test_default_separation_follows_the_offline_plan(sep, emb, monkeypatch):
+    """separate() without block_seconds (and the renderer) segment with offline_plan(n): the result
+    equals a block-wise run with that plan, and matches the whole clip like any plan."""
+    from export.metrics import si_sdr
+    from plugin import separator as S
+
+    x = music_like(25 * 32000, sr=32000, channels=2, seed=7)
+    seen = []
+    real = S.Separator.offline_plan
+
+    def spy(self, n=None, context_seconds=None):
+        plan = real(self, n, context_seconds)
+        seen.append((n, plan))
+        return plan
+
+    monkeypatch.setattr(S.Separator, "offline_plan", spy)
+    auto = sep.separate(x, 32000, embedding=emb)
+    assert seen and all(n == x.shape[-1] for n, _ in seen)
+    plan = seen[-1][1]
+    assert plan.centre < sep.offline_plan().centre  # 25 s: balanced, shorter than the longest centre
+    monkeypatch.setattr(S.Separator, "plan", lambda self, b, c: plan)
+    explicit = sep.separate(x, 32000, embedding=emb, block_seconds=99.0)
+    assert np.array_equal(auto, explicit)
+    whole = sep.separate(x, 32000, embedding=emb, block_seconds=None)
+    assert min(si_sdr(whole[c], auto[c]) for c in range(2)) >= 30.0
