@@ -133,10 +133,12 @@ class ModelCore:
             mag_b = np.broadcast_to(mag[None], (q,) + mag.shape).reshape(q * n_seg, 1, t, self.fb)
             cond_b = np.repeat(conds.astype(np.float32), n_seg, axis=0)
             mask, cos_m, sin_m = self.masks(np.ascontiguousarray(mag_b), cond_b)
-        mask = mask.reshape(q, n_seg, t, self.fb)
-        phase = (cos_m + 1j * sin_m).astype(np.complex64).reshape(q, n_seg, t, self.fb)
+        gain = np.empty((q, n_seg, t, self.fb), np.complex64)  # mask x (cos + j sin), in single precision
+        mask = mask.reshape(gain.shape)
+        np.multiply(mask, cos_m.reshape(gain.shape), out=gain.real)
+        np.multiply(mask, sin_m.reshape(gain.shape), out=gain.imag)
         out = np.zeros((q, n_seg, t, f1), np.complex64)
-        out[..., : self.fb] = spec[None, :, :, : self.fb] * mask * phase
+        np.multiply(spec[None, :, :, : self.fb], gain, out=out[..., : self.fb])
         return S.istft(out, self.n_fft, self.hop, pad_to)[..., :n]
 
 

@@ -1,8 +1,10 @@
 """STFT / ISTFT in numpy, numerically matching ``torch.stft`` / ``torch.istft``.
 
 Settings are AudioSep's: periodic Hann window (win_length == n_fft), ``center=True`` with reflect
-padding, one-sided spectrum, no normalisation. The transforms are computed in float64 and returned
-in single precision, so they agree with torch's float32 results to float32 rounding.
+padding, one-sided spectrum, no normalisation. The STFT is computed in float64 and rounded once, so
+its bins (up to ~100 for music) agree with torch's exact transform to 1e-5. The ISTFT runs in float32
+(its output is a waveform of amplitude ~1, where float32 leaves ~1e-7 against torch; in float64 it
+took twice as long, ~5 % of a block-wise separation).
 
 Shapes: ``stft`` maps (..., samples) -> complex64 (..., frames, n_fft // 2 + 1) with
 ``frames = 1 + samples // hop``; ``istft`` maps back given the wanted length.
@@ -50,10 +52,18 @@ def stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     return spec.astype(np.complex64)
 
 
+@lru_cache(maxsize=16)
+def _hann_window32(n_fft: int) -> np.ndarray:
+    w = hann_window(n_fft).astype(np.float32)
+    w.setflags(write=False)
+    return w
+
+
 @lru_cache(maxsize=64)
 def _window_envelope(n_fft: int, hop: int, n_frames: int) -> np.ndarray:
+    """Sum of the squared windows under each output sample (float64, then rounded to float32)."""
     w2 = hann_window(n_fft) ** 2
-    env = _overlap_add(np.broadcast_to(w2, (n_frames, n_fft)), hop)
+    env = _overlap_add(np.broadcast_to(w2, (n_frames, n_fft)), hop).astype(np.float32)
     env.setflags(write=False)
     return env
 
@@ -75,7 +85,8 @@ def istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
     """Inverse of :func:`stft` (torch.istft with center=True and ``length``) -> float32."""
     spec = np.asarray(spec)
     n_frames = spec.shape[-2]
-    frames = np.fft.irfft(spec.astype(np.complex128, copy=False), n=n_fft, axis=-1) * hann_window(n_fft)
+    frames = np.fft.irfft(spec.astype(np.complex64, copy=False), n=n_fft, axis=-1)
+    frames *= _hann_window32(n_fft)
     y = _overlap_add(frames, hop)
     env = _window_envelope(n_fft, hop, n_frames)
     y = np.divide(y, env, out=np.zeros_like(y), where=env > 1e-11)
