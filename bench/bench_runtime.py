@@ -58,7 +58,7 @@ VARIANTS = [
     ("ORT whole clip, generic graph, arena off", False, None, False),
     ("ORT whole clip, query-specialised, arena on", True, None, True),
     ("ORT whole clip, query-specialised, arena off (what Separator picks for this model)", False, None, True),
-    ("ORT block-wise 6 s (default), query-specialised, arena off", False, 6.0, True),
+    ("ORT block-wise 6 s (streaming default; this model's offline window), query-specialised, arena off", False, 6.0, True),
     ("ORT block-wise 3 s, query-specialised, arena off", False, 3.0, True),
 ]
 
