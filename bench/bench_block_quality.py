@@ -48,19 +48,16 @@ def main():
         if setting is OFFLINE:
             stems = sep.separate_many(mix, sr, QUERIES)
             plan = sep.offline_plan(int(np.ceil(mix.shape[-1] * sep.sample_rate / sr)))
-            block = f"offline plan: {plan.centre / sep.sample_rate:.2f} centre"
-            ctx = plan.left / sep.sample_rate
+            cells = (f"offline plan: {plan.centre / sep.sample_rate:.2f} centre", f"{plan.left / sep.sample_rate:.2f}",
+                     "(offline)")
         else:
             block, ctx = setting
             stems = sep.separate_many(mix, sr, QUERIES, block_seconds=block, context_seconds=ctx)
-            plan = sep.plan(block, ctx)
+            cells = (f"{block:g}", f"{ctx:g}", f"{sep.plan(block, ctx).latency / sep.sample_rate:.2f}")
         dt = time.perf_counter() - t
         vals = [si_sdr(w[c], b[c]) for w, b in zip(whole, stems) for c in range(mix.shape[0])]
         results[setting] = stems
-        print(f"| {block:g} | {ctx:g} | {plan.latency / sep.sample_rate:.2f} | {dt / t_whole:.2f}x | "
-              f"{np.mean(vals):.1f} / {np.min(vals):.1f} |" if setting is not OFFLINE else
-              f"| {block} | {ctx:.2f} | (offline) | {dt / t_whole:.2f}x | {np.mean(vals):.1f} / {np.min(vals):.1f} |",
-              flush=True)
+        print(f"| {' | '.join(cells)} | {dt / t_whole:.2f}x | {np.mean(vals):.1f} / {np.min(vals):.1f} |", flush=True)
     if a.plot:
         import matplotlib
 

@@ -41,21 +41,7 @@ class ExportError(SepBoardError):
 def _export_to_bytes(core: torch.nn.Module, example: tuple) -> bytes:
     dyn = {"magnitude": {0: "batch", 2: "time"}, "condition": {0: "batch"}}
     dyn.update({name: {0: "batch", 2: "time"} for name in OUTPUT_NAMES})
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            core,
-            example,
-            buf,
-            input_names=INPUT_NAMES,
-            output_names=OUTPUT_NAMES,
-            dynamic_axes=dyn,
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
-    return buf.getvalue()
+    return _export_plain(core, example, INPUT_NAMES, OUTPUT_NAMES, dyn)
 
 
 def check_parity(
@@ -157,7 +143,8 @@ def export_specialised(model: ResUNet30, film_path: Optional[os.PathLike] = None
     folded BN+FiLM affine) and ``separator_core.onnx`` (magnitude -> mask, cos, sin, with the sites as
     initializers ``sites.<k>.weight|bias``). Verified like the generic graph: for ``conditions``
     random conditions, the runtime's way of combining them (film values as initializers) must match
-    the torch model; written atomically only if it does. Returns (film bytes, core bytes)."""
+    the torch model; written atomically only if it does. Returns (film bytes, core bytes, the
+    manifest's patch list)."""
     import onnx
 
     from plugin.bundle import make_session, patch_core

@@ -203,7 +203,7 @@ class Manifest:
     time_multiple: int
     separator_file: str
     files: Dict[str, str]
-    specialised: Optional[Dict[str, str]]
+    specialised: Optional[Dict[str, Any]]  # {"film": file, "core": file, "patches": [...]}
     text_encoder: Optional[TextEncoderSpec]
     raw: Dict[str, Any]
 

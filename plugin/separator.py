@@ -541,10 +541,19 @@ class Separator:
         :meth:`offline_plan` for ``n_total`` samples unless ``block_seconds`` is given (then
         ``context_seconds``, 1 s when left out, of context each side).
         """
+        plan = self._plan_for(n_total, sr, block_seconds, context_seconds)
+        yield from self._iter_plan(chunks, sr, conds, channels, n_total, plan, cancel)
+
+    def _plan_for(self, n_total: int, sr, block_seconds: Optional[float], context_seconds: Optional[float]) -> BlockPlan:
+        """The segments for ``n_total`` samples at rate ``sr``: :meth:`offline_plan` without
+        ``block_seconds``, else fixed blocks with ``context_seconds`` (1 s when left out)."""
         if block_seconds is None:
-            plan = self.offline_plan(math.ceil(n_total * self.sample_rate / sr), context_seconds)
-        else:
-            plan = self.plan(block_seconds, DEFAULT_CONTEXT_SECONDS if context_seconds is None else context_seconds)
+            return self.offline_plan(math.ceil(n_total * self.sample_rate / sr), context_seconds)
+        return self.plan(block_seconds, DEFAULT_CONTEXT_SECONDS if context_seconds is None else context_seconds)
+
+    def _iter_plan(self, chunks: Iterable[np.ndarray], sr, conds: np.ndarray, channels: int, n_total: int,
+                   plan: BlockPlan, cancel: CancelFn) -> Iterator[np.ndarray]:
+        """:meth:`iter_separate` with the plan already chosen."""
         q = conds.shape[0]
         sr_m = self.sample_rate
         eng = BlockEngine(self.core, conds, channels, plan)
@@ -586,8 +595,8 @@ class Separator:
 
     def _blockwise(self, x, sr, conds, block_seconds, context_seconds, progress, cancel) -> np.ndarray:
         n = x.shape[-1]
-        seconds = block_seconds if block_seconds is not None else self.offline_plan(
-            math.ceil(n * self.sample_rate / sr), context_seconds).centre / self.sample_rate
+        plan = self._plan_for(n, sr, block_seconds, context_seconds)
+        seconds = block_seconds if block_seconds is not None else plan.centre / self.sample_rate
         step = max(1, int(seconds * sr))  # progress (and cancel) about once per block
 
         def chunks():
@@ -598,7 +607,7 @@ class Separator:
 
         out = np.zeros((conds.shape[0], x.shape[0], n), np.float32)
         pos = 0
-        for y in self.iter_separate(chunks(), sr, conds, x.shape[0], n, block_seconds, context_seconds, cancel):
+        for y in self._iter_plan(chunks(), sr, conds, x.shape[0], n, plan, cancel):
             out[..., pos : pos + y.shape[-1]] = y
             pos += y.shape[-1]
         return out
