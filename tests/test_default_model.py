@@ -130,6 +130,15 @@ def test_training_loop_reduces_the_loss(tmp_path):
                         "--seconds", "1.0", "--resume", "--threads", "1", "--eval-every", "1000", "--valid-n", "4"])
     train(args2, bank=bank)
     assert json.loads((out / "summary.json").read_text())["steps"] > summary["steps"]
+    # --init starts a new folder from a checkpoint (fine-tuning with another loss); the step count carries on
+    ck_steps = json.loads(torch.load(out / "last.pt", weights_only=True)["state"])["step"]
+    args3 = parse_args(["--minutes", "0.05", "--out", str(tmp_path / "ft"), "--init", str(out / "last.pt"),
+                        "--pool", str(pool_dir), "--clips", "2", "--batch", "4", "--seconds", "1.0", "--loss", "sisdr",
+                        "--threads", "1", "--eval-every", "1000", "--valid-n", "4"])
+    train(args3, bank=bank)
+    assert json.loads((tmp_path / "ft" / "summary.json").read_text())["steps"] > ck_steps
+    with pytest.raises(SystemExit, match="--resume"):
+        train(args3, bank=bank)
     # the same loss on one fixed batch goes down: the loop learns
     torch.manual_seed(0)
     m = DefaultModel(ResUNetConfig.from_dict({**json.loads(json.dumps(summary["arch"]))}))
@@ -144,6 +153,28 @@ def test_training_loop_reduces_the_loss(tmp_path):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_sisdr_loss_is_the_metric_and_does_not_reward_hedging():
+    from export.train import sdr_loss, sisdr_loss
+
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(1, 16000, generator=g)
+    n = 2 * torch.randn(1, 16000, generator=g)
+    mix = s + n
+    leaky = s + 0.3 * n  # a confident estimate with some interference
+    hedge = 0.5 * mix  # half of everything: input SI-SDR, but a good SNR
+    for est in (leaky, hedge):
+        # the present-target term is -SI-SDR (metric's definition) plus 0.1 x -SNR
+        expect = -si_sdr(s[0].numpy(), est[0].numpy()) - 0.1 * sdr(s[0].numpy(), est[0].numpy())
+        assert float(sisdr_loss(est, s, mix)) == pytest.approx(expect, abs=0.05)
+    # the SNR loss puts the hedge within 6 dB of the confident estimate; the SI-SDR loss, 10 dB apart
+    assert float(sdr_loss(hedge, s, mix)) - float(sdr_loss(leaky, s, mix)) < 6
+    assert float(sisdr_loss(hedge, s, mix)) - float(sisdr_loss(leaky, s, mix)) > 10
+    # an absent target (silence) is scored by output energy, as in the SNR loss
+    silent = torch.zeros_like(s)
+    assert float(sisdr_loss(0.1 * mix, silent, mix)) == pytest.approx(float(sdr_loss(0.1 * mix, silent, mix)))
+    assert float(sisdr_loss(0.1 * mix, silent, mix)) > float(sisdr_loss(0.001 * mix, silent, mix))
 
 
 def test_evaluate_cli_on_a_tiny_bundle(tmp_path, text_bundle, capsys):
