@@ -50,6 +50,26 @@ def text_writer(model, report: dict):
     return write
 
 
+LOSS_TEXT = {
+    "mixed": "multi-resolution magnitude L1 + waveform L1, with a thresholded SNR term faded in",
+    "sisdr": "thresholded negative SI-SDR (the evaluation metric) + 0.1 x negative SNR",
+    "snr": "thresholded negative SNR",
+    "spec": "multi-resolution magnitude L1 + waveform L1",
+    "l1": "waveform L1",
+}
+
+
+def loss_history(training: dict) -> str:
+    """One sentence per training invocation (``phases`` in the checkpoint's state)."""
+    phases = json.loads(training.get("phases") or "[]")
+    if not phases:
+        return LOSS_TEXT["mixed"] + "."
+    end = [p["from_step"] for p in phases[1:]] + [training.get("steps")]
+    parts = [f"steps {p['from_step']}-{e}: {LOSS_TEXT.get(p['loss'], p['loss'])}, peak lr {p['lr']:g}"
+             for p, e in zip(phases, end)]
+    return "; ".join(parts) + "."
+
+
 def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
     from .evaluate import markdown
 
@@ -77,8 +97,7 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         f"- {training.get('steps', '?')} steps in {training.get('minutes', 0):.0f} minutes on "
         f"{training.get('hardware', '2 CPU cores (AMD EPYC), bf16 autocast')}; batch {training.get('batch')} x "
         f"{training.get('seconds')} s crops; AdamW, warm-up, cosine decay over the last 30 %.",
-        "- Loss: multi-resolution magnitude L1 + waveform L1, with a thresholded SNR term faded in; "
-        "absent-instrument queries target silence.",
+        "- Loss: " + loss_history(training) + " Absent-instrument queries target silence.",
         "- Data: synthetic and offline (export/data.py): random but musical MIDI material (progressions, "
         "voicings, arpeggios, strums, scale melodies, bass lines on the roots, drum grooves with fills; varied "
         "tempo, velocity, register and articulation) through FluidSynth with four Debian GM soundfonts "
@@ -147,7 +166,8 @@ def main(argv=None) -> int:
     training = {"steps": state.get("step"), "minutes": state.get("elapsed_min"), "best_valid_si_sdri": state.get("best"),
                 "batch": summary.get("batch", 8), "seconds": summary.get("seconds", 2.0),
                 "hardware": "2 CPU cores (AMD EPYC), torch 2.13 CPU, bf16 autocast",
-                "families": json.dumps(D.FAMILY_NAMES), "checkpoint": Path(a.checkpoint).name}
+                "families": json.dumps(D.FAMILY_NAMES), "checkpoint": Path(a.checkpoint).name,
+                "phases": json.dumps(state.get("phases", []))}
     out = write_bundle(Path(a.out), model.sep, name="sepboard-default", source="SepBoard embedded default model "
                        "(export/train.py on synthetic stems)", license=LICENSE, text_encoder=text_writer(model, text_report),
                        extra={"training": training})

@@ -290,6 +290,9 @@ def train(args, bank: Optional["PhraseBank"] = None) -> Path:
     elif last.exists() and not args.resume:
         raise SystemExit(f"{last} exists: pass --resume to continue it, or choose another --out")
     state["planned_min"] = state["elapsed_min"] + args.minutes
+    # what each invocation trained with (the model card lists it)
+    state.setdefault("phases", []).append({"loss": args.loss, "lr": args.lr, "from_step": state["step"],
+                                           "from_min": round(state["elapsed_min"], 1), "minutes": args.minutes})
     model.to(device)
     if device.type == "cpu":
         model.sep = model.sep.to(memory_format=torch.channels_last)

@@ -139,6 +139,14 @@ def test_training_loop_reduces_the_loss(tmp_path):
     assert json.loads((tmp_path / "ft" / "summary.json").read_text())["steps"] > ck_steps
     with pytest.raises(SystemExit, match="--resume"):
         train(args3, bank=bank)
+    # every invocation is recorded in the checkpoint, and the model card says which loss trained which steps
+    from export.default_bundle import loss_history
+
+    state = json.loads(torch.load(tmp_path / "ft" / "last.pt", weights_only=True)["state"])
+    assert [p["loss"] for p in state["phases"]] == ["mixed", "mixed", "sisdr"]
+    assert state["phases"][2]["from_step"] == ck_steps
+    text = loss_history({"phases": json.dumps(state["phases"]), "steps": state["step"]})
+    assert f"steps {ck_steps}-{state['step']}: thresholded negative SI-SDR" in text
     # the same loss on one fixed batch goes down: the loop learns
     torch.manual_seed(0)
     m = DefaultModel(ResUNetConfig.from_dict({**json.loads(json.dumps(summary["arch"]))}))
