@@ -61,7 +61,10 @@ LOSS_TEXT = {
 
 def loss_history(training: dict) -> str:
     """One sentence per training invocation (``phases`` in the checkpoint's state)."""
-    phases = json.loads(training.get("phases") or "[]")
+    phases = []
+    for p in json.loads(training.get("phases") or "[]"):  # a resumed run with the same loss and lr is one phase
+        if not phases or (p["loss"], p["lr"]) != (phases[-1]["loss"], phases[-1]["lr"]):
+            phases.append(p)
     if not phases:
         return LOSS_TEXT["mixed"] + "."
     end = [p["from_step"] for p in phases[1:]] + [training.get("steps")]

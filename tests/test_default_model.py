@@ -147,6 +147,7 @@ def test_training_loop_reduces_the_loss(tmp_path):
     assert state["phases"][2]["from_step"] == ck_steps
     text = loss_history({"phases": json.dumps(state["phases"]), "steps": state["step"]})
     assert f"steps {ck_steps}-{state['step']}: thresholded negative SI-SDR" in text
+    assert text.startswith("steps 0-") and text.count("peak lr") == 2  # the resumed run merges with the first
     # the same loss on one fixed batch goes down: the loop learns
     torch.manual_seed(0)
     m = DefaultModel(ResUNetConfig.from_dict({**json.loads(json.dumps(summary["arch"]))}))
