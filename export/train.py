@@ -289,6 +289,8 @@ def train(args, bank: Optional["PhraseBank"] = None) -> Path:
               f"({state['elapsed_min']:.1f} min trained)", flush=True)
     elif last.exists() and not args.resume:
         raise SystemExit(f"{last} exists: pass --resume to continue it, or choose another --out")
+    # a fresh Adam (new run, or a checkpoint rebuilt by export.recover) warms up from this invocation's first step
+    warm_from = state["step"] if not opt.state else 0
     state["planned_min"] = state["elapsed_min"] + args.minutes
     # what each invocation trained with (the model card lists it)
     state.setdefault("phases", []).append({"loss": args.loss, "lr": args.lr, "from_step": state["step"],
@@ -325,7 +327,7 @@ def train(args, bank: Optional["PhraseBank"] = None) -> Path:
         t_prev = now
         if elapsed >= state["planned_min"]:
             break
-        lr = lr_at(elapsed / max(state["planned_min"], 1e-9), state["step"], args.lr)
+        lr = lr_at(elapsed / max(state["planned_min"], 1e-9), state["step"] - warm_from, args.lr)
         for g in opt.param_groups:
             g["lr"] = lr
         if args.curriculum:  # 2-3 stems and few absent queries first, the full mix range from 50 % of the plan
