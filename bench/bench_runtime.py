@@ -34,7 +34,7 @@ ORT = """
 import time, numpy as np
 from plugin import Separator
 from plugin.bundle import Bundle
-b = Bundle(r'{bundle}', threads=2, mem_arena={arena}, specialise={special})
+b = Bundle(r'{bundle}', threads=2, mem_arena={arena}, specialise={special}, precision='{precision}')
 sep = Separator(b)
 x = (0.1*np.random.default_rng(0).standard_normal(320000)).astype(np.float32)
 c = np.random.default_rng(1).standard_normal(512).astype(np.float32); c = c / np.linalg.norm(c)
@@ -53,13 +53,16 @@ RESULT = dict(seconds=t, torch='torch' in sys.modules, qt=any(m.startswith('PyQt
 
 
 VARIANTS = [
-    # label, arena, block seconds, query-specialised
-    ("ORT whole clip, generic graph, arena on", True, None, False),
-    ("ORT whole clip, generic graph, arena off", False, None, False),
-    ("ORT whole clip, query-specialised, arena on", True, None, True),
-    ("ORT whole clip, query-specialised, arena off (what Separator picks for this model)", False, None, True),
-    ("ORT block-wise 6 s (streaming default; this model's offline window), query-specialised, arena off", False, 6.0, True),
-    ("ORT block-wise 3 s, query-specialised, arena off", False, 3.0, True),
+    # label, arena, block seconds, query-specialised, precision
+    ("ORT whole clip, generic graph, arena on", True, None, False, "fp32"),
+    ("ORT whole clip, generic graph, arena off", False, None, False, "fp32"),
+    ("ORT whole clip, query-specialised, arena on", True, None, True, "fp32"),
+    ("ORT whole clip, query-specialised, arena off (what Separator picks for this model)", False, None, True, "fp32"),
+    ("ORT whole clip, query-specialised **int8** (opt-in), arena on", True, None, True, "int8"),
+    ("ORT whole clip, query-specialised **int8** (opt-in), arena off", False, None, True, "int8"),
+    ("ORT block-wise 6 s (streaming default; this model's offline window), query-specialised, arena off", False, 6.0, True,
+     "fp32"),
+    ("ORT block-wise 3 s, query-specialised, arena off", False, 3.0, True, "fp32"),
 ]
 
 
@@ -71,15 +74,16 @@ def main():
                          "within a round (the machine's speed drifts by 20 %% between minutes)")
     ap.add_argument("--json", help="also write raw results here")
     ap.add_argument("--quick", action="store_true", help="whole-clip rows only")
+    ap.add_argument("--only", default=None, help="only the variants whose label contains this text (and torch)")
     a = ap.parse_args()
     bundle = full_size_bundle()
-    variants = [v for v in VARIANTS if not (a.quick and v[2] is not None)]
+    variants = [v for v in VARIANTS if not (a.quick and v[2] is not None) and (a.only is None or a.only in v[0])]
     torch_runs, runs = [], {v[0]: [] for v in variants}
     for _ in range(a.rounds):
         torch_runs.append(run_json(TORCH.format(cache=CACHE, repeats=a.repeats)))
-        for label, arena, block, special in variants:
+        for label, arena, block, special, precision in variants:
             runs[label].append(run_json(ORT.format(bundle=bundle, arena=arena, block=block, repeats=a.repeats,
-                                                   special=special)))
+                                                   special=special, precision=precision)))
     imp = run_json(IMPORT)
     med = lambda xs: float(np.median(xs))  # noqa: E731
     t_ref = med([r["seconds"] for r in torch_runs])
@@ -90,7 +94,7 @@ def main():
     print("|---|---|---|---|---|")
     each = ", ".join(f"{r['seconds']:.2f} s" for r in torch_runs)
     print(f"| torch eager (reference) | {t_ref:.2f} | 1.00x ({each}) | {m_ref:.0f} | 1.00x |")
-    for label, _, _, _ in variants:
+    for label, *_ in variants:
         rs = runs[label]
         ratios = [t["seconds"] / r["seconds"] for t, r in zip(torch_runs, rs)]
         mem = [r["rss_mb"] / t["rss_mb"] for t, r in zip(torch_runs, rs)]

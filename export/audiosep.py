@@ -2,12 +2,16 @@
 
     python -m export.audiosep --checkpoint audiosep_base_4M_steps.ckpt --out bundles/audiosep [--name NAME]
                               [--tokenizer DIR] [--no-text] [--download [--cache DIR] [--sha256 HEX]]
+                              [--int8 [--calibration-audio FILE]]
 
 Reads the Lightning checkpoint with ``torch.load(weights_only=True)``, loads the ResUNet30 strictly
 (missing/unexpected/mis-shaped tensors are listed), exports ``separator.onnx`` and verifies it
 against torch, and — when the checkpoint carries the CLAP text tower (``query_encoder.model.*``)
 and a RoBERTa tokenizer is given — exports ``text_encoder.onnx`` + ``tokenizer.json`` too (see
-``export.clap_text``). The bundle is written atomically; on any error nothing is left behind.
+``export.clap_text``). ``--int8`` also writes an int8 form of the query-specialised core
+(``export.quantize``: calibrated on the demo song, or FILE, with CLAP embeddings of typical queries;
+the runtime uses it with ``precision="int8"`` / ``plugin.render --int8``). The bundle is written
+atomically; on any error nothing is left behind.
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ from plugin.errors import SepBoardError
 log = logging.getLogger("export.audiosep")
 
 
-def build_bundle(checkpoint, out, name: str = "audiosep-base", tokenizer=None, text: bool = True) -> Path:
+def build_bundle(checkpoint, out, name: str = "audiosep-base", tokenizer=None, text: bool = True,
+                 int8: bool = False, calibration_audio=None) -> Path:
     from .bundle_writer import write_bundle
     from .checkpoint import import_official
 
@@ -44,13 +49,41 @@ def build_bundle(checkpoint, out, name: str = "audiosep-base", tokenizer=None, t
         note = "the checkpoint has no query_encoder weights; the bundle separates from embeddings only"
     if note:
         log.warning(note)
+    int8_args = None
+    if int8:
+        from .quantize import calibration_set
+
+        embed = None
+        if text_fn is not None:
+            embed = _clap_embedder(text_sd, tokenizer)
+        else:
+            log.warning("no text encoder: the int8 core is calibrated with random conditions")
+        int8_args = calibration_set(model, embed, calibration_audio)
     extra = {"import": {"checkpoint": Path(checkpoint).name, **report, "note": note}}
     return write_bundle(
         Path(out), model, name=name,
         source="AudioSep (Audio-AGI/AudioSep), official checkpoint imported by export.audiosep",
         license="MIT (AudioSep code and weights); LAION-CLAP text encoder: CC0-1.0/MIT (see upstream)",
-        text_encoder=text_fn, extra=extra,
+        text_encoder=text_fn, extra=extra, int8=int8_args,
     )
+
+
+def _clap_embedder(text_sd, tokenizer):
+    """texts -> CLAP text embeddings [N, D] in torch (what the exported text encoder computes)."""
+    import numpy as np
+    import torch
+
+    from .clap_text import build_text_encoder, encode, load_tokenizer
+
+    model = build_text_encoder(text_sd)
+    tok = load_tokenizer(tokenizer)
+
+    def embed(texts):
+        ids, mask = encode(tok, texts)
+        with torch.no_grad():
+            return model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy().astype(np.float32)
+
+    return embed
 
 
 def main(argv=None) -> int:
@@ -63,6 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--download", action="store_true", help="fetch the official checkpoint and tokenizer first")
     p.add_argument("--cache", default=None, help="download folder (default: the user cache)")
     p.add_argument("--sha256", default=None, help="expected sha256 of the downloaded checkpoint (with --download)")
+    p.add_argument("--int8", action="store_true", help="also write the int8 core (faster CPU separation, approximate)")
+    p.add_argument("--calibration-audio", default=None, help="music to calibrate the int8 core with (default: demo song)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -74,7 +109,8 @@ def main(argv=None) -> int:
             tok = tok or tok_dl
         if not ckpt:
             p.error("--checkpoint is required (or --download)")
-        out = build_bundle(ckpt, args.out, name=args.name, tokenizer=tok, text=not args.no_text)
+        out = build_bundle(ckpt, args.out, name=args.name, tokenizer=tok, text=not args.no_text, int8=args.int8,
+                           calibration_audio=args.calibration_audio)
     except SepBoardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

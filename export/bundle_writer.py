@@ -50,11 +50,15 @@ def write_bundle(
     extra: Optional[Dict[str, Any]] = None,
     overwrite: bool = True,
     specialised: bool = True,
+    int8: Optional[Dict[str, Any]] = None,
 ) -> Path:
     """Export ``model`` (+ optional text encoder) into bundle folder ``out``.
 
     ``specialised`` also writes the query-specialised form (film.onnx + separator_core.onnx) that the
     runtime uses by default (plugin.bundle); without it the runtime runs separator.onnx.
+
+    ``int8`` (keyword arguments of :func:`export.quantize.export_int8_core`: calibration
+    ``magnitudes`` and ``conditions``, ...) also writes the int8 form of the specialised core.
 
     ``text_encoder`` is called with the staging folder; it writes its files there and returns the
     manifest's ``text_encoder`` entry (file, tokenizer, kind, max_tokens, ...).
@@ -74,6 +78,13 @@ def write_bundle(
             manifest["separator"]["specialised"] = {"film": "film.onnx", "core": "separator_core.onnx",
                                                     "patches": patches}
             files += ["film.onnx", "separator_core.onnx"]
+            if int8 is not None:
+                from .quantize import export_int8_core
+
+                _, q_patches, q_report = export_int8_core(model, core_path=stage / "separator_core_int8.onnx", **int8)
+                manifest["separator"]["specialised"]["int8"] = {"core": "separator_core_int8.onnx",
+                                                                "patches": q_patches, "quality": q_report}
+                files.append("separator_core_int8.onnx")
         te = None
         if text_encoder is not None:
             te = text_encoder(stage)

@@ -157,6 +157,7 @@ def main(argv=None) -> int:
     p.add_argument("--pool", default="runs/pool")
     p.add_argument("--per-family", type=int, default=12)
     p.add_argument("--no-eval", action="store_true")
+    p.add_argument("--int8", action="store_true", help="also write the int8 core (export.quantize) and evaluate it")
     p.add_argument("--summary", help="training summary.json (default: beside the checkpoint)")
     a = p.parse_args(argv)
     from plugin import Separator
@@ -174,9 +175,21 @@ def main(argv=None) -> int:
                 "hardware": "2 CPU cores (AMD EPYC), torch 2.13 CPU, bf16 autocast",
                 "families": json.dumps(D.FAMILY_NAMES), "checkpoint": Path(a.checkpoint).name,
                 "phases": json.dumps(state.get("phases", []))}
+    int8 = None
+    if a.int8:
+        import torch
+
+        from .minilm import embed_texts
+        from .quantize import calibration_set
+
+        def embed(texts):
+            with torch.no_grad():
+                return model.condition(torch.from_numpy(embed_texts(texts))).numpy()
+
+        int8 = calibration_set(model.sep, embed)
     out = write_bundle(Path(a.out), model.sep, name="sepboard-default", source="SepBoard embedded default model "
                        "(export/train.py on synthetic stems)", license=LICENSE, text_encoder=text_writer(model, text_report),
-                       extra={"training": training})
+                       extra={"training": training}, int8=int8)
     training.update(text_quantized=text_report.get("quantized"), text_int8_min_cosine=text_report.get("int8_min_cosine"))
     update_manifest(out, {"training": training, "text_encoder_export": text_report})
     evaluation = None

@@ -104,6 +104,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=4242)
     p.add_argument("--json", help="write the full results here")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--int8", action="store_true", help="evaluate the bundle's int8 core instead of fp32")
     a = p.parse_args(argv)
     from plugin import Separator
     from plugin.errors import SepBoardError
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
     from .train import ensure_pools
 
     try:
-        sep = Separator.load(a.bundle, threads=a.threads)
+        sep = Separator.load(a.bundle, threads=a.threads, precision="int8" if a.int8 else "fp32")
     except SepBoardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

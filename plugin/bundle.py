@@ -42,6 +42,7 @@ DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "default"
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 SEPARATOR_INPUTS = ("magnitude", "condition")
 SEPARATOR_OUTPUTS = ("mask", "cos", "sin")
+PRECISIONS = ("fp32", "int8")
 SPECIALISED_CACHE_BYTES = 320 * 2 ** 20  # weight bytes of query-specialised sessions kept open
 
 
@@ -143,28 +144,48 @@ def make_session(model: Union[str, os.PathLike, bytes], providers: Optional[Sequ
     return sess
 
 
+# element size of each patch operation's data; the int8 core's operations (export/quantize.py) keep
+# a query-dependent int8 convolution exact to its quantisation: weight rows q0*sign(w), scales s0*|w|,
+# int32 bias round(b / bias_scale)
+PATCH_ITEMSIZE = {"replace": 4, "scale": 4, "scale_abs": 4, "q8_sign": 1, "q8_bias": 4}
+
+
 def patch_core(core: bytes, patches: List[Dict[str, Any]], values: Dict[str, Any], where: Any = "core") -> bytes:
     """A copy of a specialised core's bytes with film.onnx's outputs written in: 'replace' writes a
     value's float32 data at [offset, offset + 4*count); 'scale' multiplies the float32 data there,
-    viewed as one row per value element (output channels of a conv), by the value. The result is
-    assembled in one allocation (the core can be ~100 MB)."""
+    viewed as one row per value element (output channels of a conv), by the value; 'scale_abs' the
+    same by its magnitude; 'q8_sign' flips the int8 rows there where the value is negative; 'q8_bias'
+    writes round(value / (float32 at ``scale_offset`` * |values[weight]|)) as int32. Every operation
+    reads the original bytes. The result is assembled in one allocation (the core can be ~100 MB)."""
     import numpy as np
 
     view = memoryview(core)
     pieces, at = [], 0
     for p in sorted(patches, key=lambda p: p["offset"]):
-        if p["value"] not in values:
-            raise BundleError(f"film.onnx gives no {p['value']!r} that {where} needs; re-export the bundle.")
+        op = p["op"]
+        for name in (p["value"], p.get("weight", p["value"])):
+            if name not in values:
+                raise BundleError(f"film.onnx gives no {name!r} that {where} needs; re-export the bundle.")
         v = np.ascontiguousarray(values[p["value"]], dtype="<f4").reshape(-1)
-        offset, count = p["offset"], p["count"]
-        if offset < at or offset + 4 * count > len(core) or (p["op"] == "replace" and v.size != count) or \
-                (p["op"] == "scale" and (v.size == 0 or count % v.size)):
-            raise BundleError(f"{where}: patch {p['value']!r} ({v.size} values) does not fit {count} floats at byte "
-                              f"{offset}; re-export the bundle.")
-        if p["op"] == "scale":
+        offset, count, size = p["offset"], p["count"], PATCH_ITEMSIZE.get(op, 0)
+        rows = op in ("scale", "scale_abs", "q8_sign")
+        if not size or offset < at or offset + size * count > len(core) or \
+                (not rows and v.size != count) or (rows and (v.size == 0 or count % v.size)):
+            raise BundleError(f"{where}: patch {p['value']!r} ({op}, {v.size} values) does not fit {count} items at "
+                              f"byte {offset}; re-export the bundle.")
+        if op == "scale":
             v = (np.frombuffer(core, "<f4", count, offset).reshape(v.size, -1) * v[:, None]).astype("<f4")
+        elif op == "scale_abs":
+            v = (np.frombuffer(core, "<f4", count, offset).reshape(v.size, -1) * np.abs(v)[:, None]).astype("<f4")
+        elif op == "q8_sign":
+            base = np.frombuffer(core, np.int8, count, offset).reshape(v.size, -1)
+            v = np.where((v < 0)[:, None], -base, base).astype(np.int8)
+        elif op == "q8_bias":
+            w = np.abs(np.asarray(values[p["weight"]], "<f4").reshape(-1))
+            scale = np.frombuffer(core, "<f4", count, p["scale_offset"]).astype(np.float64) * np.maximum(w, 1e-30)
+            v = np.clip(np.rint(v / scale), -2 ** 31, 2 ** 31 - 1).astype("<i4")
         pieces += [view[at:offset], v.tobytes()]
-        at = offset + 4 * count
+        at = offset + size * count
     pieces.append(view[at:])
     return b"".join(pieces)
 
@@ -221,6 +242,20 @@ def _require(d: Dict, key: str, kind, where: Path):
     return v
 
 
+def _check_patches(patches, ops, where: Path, what: str) -> List[Dict[str, Any]]:
+    def index(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    if not (isinstance(patches, list) and patches and all(
+            isinstance(p, dict) and isinstance(p.get("value"), str) and p.get("op") in ops
+            and index(p.get("offset")) and index(p.get("count"))
+            and (p["op"] != "q8_bias" or (isinstance(p.get("weight"), str) and index(p.get("scale_offset"))))
+            for p in patches)):
+        raise BundleError(f"{where}: '{what}' must be a list of {{value, op: {'|'.join(ops)}, offset, count}}; "
+                          "re-export the bundle.")
+    return patches
+
+
 def parse_manifest(raw: Dict[str, Any], where: Path) -> Manifest:
     if not isinstance(raw, dict):
         raise BundleError(f"{where}: manifest is not a JSON object.")
@@ -244,14 +279,15 @@ def parse_manifest(raw: Dict[str, Any], where: Path) -> Manifest:
         if not (isinstance(special, dict) and isinstance(special.get("film"), str)
                 and isinstance(special.get("core"), str)):
             raise BundleError(f"{where}: 'separator.specialised' must be {{\"film\": file, \"core\": file}}; re-export the bundle.")
-        patches = special.get("patches")
-        if not (isinstance(patches, list) and patches and all(
-                isinstance(p, dict) and isinstance(p.get("value"), str) and p.get("op") in ("replace", "scale")
-                and all(isinstance(p.get(k), int) and not isinstance(p.get(k), bool) and p[k] >= 0
-                        for k in ("offset", "count")) for p in patches)):
-            raise BundleError(f"{where}: 'separator.specialised.patches' must be a list of "
-                              "{value, op: replace|scale, offset, count}; re-export the bundle.")
-        special = {"film": special["film"], "core": special["core"], "patches": patches}
+        patches = _check_patches(special.get("patches"), ("replace", "scale"), where, "separator.specialised.patches")
+        int8 = special.get("int8")
+        if int8 is not None:
+            if not (isinstance(int8, dict) and isinstance(int8.get("core"), str)):
+                raise BundleError(f"{where}: 'separator.specialised.int8' must be {{\"core\": file, \"patches\": [...]}}; "
+                                  "re-export the bundle.")
+            int8 = {**int8, "patches": _check_patches(int8.get("patches"), tuple(PATCH_ITEMSIZE), where,
+                                                      "separator.specialised.int8.patches")}
+        special = {"film": special["film"], "core": special["core"], "patches": patches, "int8": int8}
     te = raw.get("text_encoder")
     spec = None
     if te is not None:
@@ -291,9 +327,12 @@ class Bundle:
 
     def __init__(self, path: Union[str, os.PathLike], providers: Optional[Sequence[str]] = None,
                  threads: Optional[int] = None, verify: bool = True, mem_arena: Optional[bool] = None,
-                 specialise: bool = True):
+                 specialise: bool = True, precision: str = "fp32"):
         self.path = Path(path).expanduser()
         self.specialise = bool(specialise)
+        if precision not in PRECISIONS:
+            raise BundleError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}.")
+        self.precision = precision
         self.requested_providers = list(providers) if providers else None
         self.threads = threads
         self.mem_arena = mem_arena
@@ -320,6 +359,10 @@ class Bundle:
                 raise BundleError(
                     f"checksum mismatch for {fp}: the file is corrupt or was modified; re-export the bundle."
                 )
+        if precision == "int8" and not (self.specialise and self.manifest.specialised
+                                        and self.manifest.specialised.get("int8")):
+            raise BundleError(f"{self.path} has no int8 separator core (precision='int8' needs one): export the "
+                              "bundle with --int8, or use precision='fp32'.")
         self._sep = None
         self._text = None
         self._tokenizer = None
@@ -371,7 +414,7 @@ class Bundle:
     @property
     def specialised_capacity(self) -> int:
         """How many query-specialised sessions stay open (each holds its own copy of the weights)."""
-        size = (self.path / self.manifest.specialised["core"]).stat().st_size
+        size = (self.path / self._core_entry["core"]).stat().st_size
         return int(max(1, min(16, SPECIALISED_CACHE_BYTES // max(1, size))))
 
     def session_for(self, condition):
@@ -386,7 +429,7 @@ class Bundle:
             if sess is not None:
                 self._special.move_to_end(key)
                 return sess
-            where = self.path / self.manifest.specialised["core"]
+            where = self.path / self._core_entry["core"]
             sess = make_session(self._patched_core(self.film_values(cond)), self.requested_providers,
                                 self.threads, bool(self.mem_arena))
             ins = [i.name for i in sess.get_inputs()]
@@ -400,11 +443,18 @@ class Bundle:
                 self._special.popitem(last=False)
             return sess
 
-    def _patched_core(self, values: Dict[str, Any]) -> bytes:
-        """separator_core.onnx with one query's values written over its placeholders."""
+    @property
+    def _core_entry(self) -> Dict[str, Any]:
+        """{"core": file, "patches": [...]} of the specialised core this bundle runs (fp32 or int8)."""
         special = self.manifest.specialised
-        where = self.path / special["core"]
-        return patch_core(where.read_bytes(), special["patches"], values, where)
+        return special["int8"] if self.precision == "int8" else special
+
+    def _patched_core(self, values: Dict[str, Any]) -> bytes:
+        """The specialised core (separator_core.onnx, or its int8 form) with one query's values written
+        over its placeholders."""
+        entry = self._core_entry
+        where = self.path / entry["core"]
+        return patch_core(where.read_bytes(), entry["patches"], values, where)
 
     @property
     def provider(self) -> str:

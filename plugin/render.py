@@ -348,6 +348,8 @@ def main(argv=None) -> int:
                    help="context on each side of a block (default 0.5 with the automatic blocks of light models, else 1)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
+    p.add_argument("--int8", action="store_true",
+                   help="run the bundle's int8 core (bundles exported with --int8; CPU; faster, approximate)")
     p.add_argument("--results", help="write the per-file results table here (.csv, or .parquet with pyarrow)")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="render on a Ray cluster (no address: start a local one); needs sepboard[ray]")
@@ -369,6 +371,8 @@ def main(argv=None) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     try:
+        if args.ray is not None and args.int8:
+            raise SepBoardError("--int8 runs on this machine's CPU; it is not available with --ray")
         if args.ray is not None:
             from .distributed import render_ray
 
@@ -401,7 +405,8 @@ def _render_cli(args, providers, cancel) -> Report:
 
     from .separator import Separator
 
-    sep = Separator.load(args.bundle, providers=providers, threads=args.threads)
+    sep = Separator.load(args.bundle, providers=providers, threads=args.threads,
+                         precision="int8" if args.int8 else "fp32")
     if not args.quiet:
         print(f"model: {sep.name} on {sep.bundle.device_label}", file=sys.stderr)
     bars = {}
