@@ -411,7 +411,7 @@ class SpecialisedCore(nn.Module):
     runtime writes each query's values (film.onnx outputs) over these placeholders: see
     :meth:`patches` and plugin.bundle."""
 
-    def __init__(self, model: ResUNet30, fold: bool = True):
+    def __init__(self, model: ResUNet30):
         super().__init__()
         self.model = model
         sites = film_sites(model.base)
@@ -420,9 +420,7 @@ class SpecialisedCore(nn.Module):
         self.sites = nn.ModuleDict()
         self.folded = nn.ModuleDict()
         for k, (_, idx, mod) in enumerate(sites):
-            # fold=False keeps every conv query-independent (the int8 core: its weights are quantised
-            # once at export, and only the fp32 depthwise sites change per query)
-            if fold and isinstance(mod, ConvBlockRes) and idx == 2:
+            if isinstance(mod, ConvBlockRes) and idx == 2:
                 conv = nn.Conv2d(mod.conv1.in_channels, mod.conv1.out_channels, mod.conv1.kernel_size,
                                  padding=mod.conv1.padding, bias=True)
                 with torch.no_grad():
