@@ -430,7 +430,9 @@ class Bundle:
                 self._special.move_to_end(key)
                 return sess
             where = self.path / self._core_entry["core"]
-            sess = make_session(self._patched_core(self.film_values(cond)), self.requested_providers,
+            # int8 runs on the CPU: ONNX Runtime's int8 convolutions (QLinearConv) are CPU kernels
+            providers = ["CPUExecutionProvider"] if self.precision == "int8" else self.requested_providers
+            sess = make_session(self._patched_core(self.film_values(cond)), providers,
                                 self.threads, bool(self.mem_arena))
             ins = [i.name for i in sess.get_inputs()]
             outs = [o.name for o in sess.get_outputs()]
