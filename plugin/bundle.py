@@ -169,7 +169,9 @@ def patch_core(core: bytes, patches: List[Dict[str, Any]], values: Dict[str, Any
         v = np.ascontiguousarray(values[p["value"]], dtype="<f4").reshape(-1)
         offset, count, size = p["offset"], p["count"], PATCH_ITEMSIZE.get(op, 0)
         rows = op in ("scale", "scale_abs", "q8_sign")
-        if not size or offset < at or offset + size * count > len(core) or \
+        bad_bias = op == "q8_bias" and (p["scale_offset"] + 4 * count > len(core)
+                                        or np.size(values[p["weight"]]) != count)
+        if not size or offset < at or offset + size * count > len(core) or bad_bias or \
                 (not rows and v.size != count) or (rows and (v.size == 0 or count % v.size)):
             raise BundleError(f"{where}: patch {p['value']!r} ({op}, {v.size} values) does not fit {count} items at "
                               f"byte {offset}; re-export the bundle.")

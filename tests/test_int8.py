@@ -38,6 +38,8 @@ def test_int8_patch_operations_match_their_definitions():
         patch_core(raw, patches, {"b": b})
     with pytest.raises(BundleError, match="does not fit"):
         patch_core(raw, [{**patches[1], "count": 4}], {"w": w})
+    with pytest.raises(BundleError, match="does not fit"):  # a bias scale beyond the file's end
+        patch_core(raw, [{**patches[3], "scale_offset": len(raw) - 4}], {"w": w, "b": b})
 
 
 @pytest.fixture(scope="module")
