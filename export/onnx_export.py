@@ -155,17 +155,7 @@ def export_specialised(model: ResUNet30, film_path: Optional[os.PathLike] = None
     names = [site_name(k, w) for k in range(len(film.sites)) for w in ("weight", "bias")]
     film_bytes = _name_outputs(_export_plain(film, (torch.randn(1, cfg.condition_dim),), ["condition"], names, None),
                                names)
-    core = SpecialisedCore(model).eval()
-    gen = torch.Generator().manual_seed(1234)
-    with torch.no_grad():  # distinct placeholders: the exporter must not merge two sites' initializers
-        for site in core.sites.values():
-            site.weight.uniform_(0.5, 1.5, generator=gen)
-            site.bias.uniform_(-0.5, 0.5, generator=gen)
-        for conv in core.folded.values():
-            conv.bias.uniform_(-0.5, 0.5, generator=gen)
-    dyn = {"magnitude": {0: "batch", 2: "time"}}
-    dyn.update({n: {0: "batch", 2: "time"} for n in OUTPUT_NAMES})
-    core_bytes = _export_plain(core, (torch.rand(1, 1, 40, cfg.freq_bins),), ["magnitude"], OUTPUT_NAMES, dyn)
+    core, core_bytes = export_placeholder_core(model)
     for label, data in (("film", film_bytes), ("separator_core", core_bytes)):
         try:
             onnx.checker.check_model(onnx.load_from_string(data))
@@ -193,6 +183,22 @@ def export_specialised(model: ResUNet30, film_path: Optional[os.PathLike] = None
     if core_path is not None:
         atomic_write_bytes(Path(core_path), core_bytes)
     return film_bytes, core_bytes, patches
+
+
+def export_placeholder_core(model: ResUNet30, seed: int = 1234):
+    """(SpecialisedCore, its ONNX bytes) with distinct random placeholders in every query-dependent
+    initializer: the exporter must not merge two sites' initializers, and their bytes locate the patches."""
+    core = SpecialisedCore(model).eval()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for site in core.sites.values():
+            site.weight.uniform_(0.5, 1.5, generator=gen)
+            site.bias.uniform_(-0.5, 0.5, generator=gen)
+        for conv in core.folded.values():
+            conv.bias.uniform_(-0.5, 0.5, generator=gen)
+    dyn = {"magnitude": {0: "batch", 2: "time"}}
+    dyn.update({n: {0: "batch", 2: "time"} for n in OUTPUT_NAMES})
+    return core, _export_plain(core, (torch.rand(1, 1, 40, model.cfg.freq_bins),), ["magnitude"], OUTPUT_NAMES, dyn)
 
 
 def site_patches(core_bytes: bytes, plan) -> list:

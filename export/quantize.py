@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .resunet import FilmSites, ResUNet30, SpecialisedCore, site_name
+from .resunet import FilmSites, ResUNet30, site_name
 
 log = logging.getLogger("sepboard.export")
 
@@ -86,21 +86,10 @@ def export_int8_core(model: ResUNet30, magnitudes: Sequence[np.ndarray], conditi
 
     from plugin.bundle import make_session, patch_core
 
-    from .onnx_export import OUTPUT_NAMES, ExportError, _export_plain, atomic_write_bytes, site_patches
+    from .onnx_export import ExportError, atomic_write_bytes, export_placeholder_core, site_patches
 
     model = model.eval()
-    cfg = model.cfg
-    core = SpecialisedCore(model).eval()
-    gen = torch.Generator().manual_seed(4321)
-    with torch.no_grad():  # distinct placeholders: their bytes locate the fp32 patches for calibration
-        for site in core.sites.values():
-            site.weight.uniform_(0.5, 1.5, generator=gen)
-            site.bias.uniform_(-0.5, 0.5, generator=gen)
-        for conv in core.folded.values():
-            conv.bias.uniform_(-0.5, 0.5, generator=gen)
-    dyn = {"magnitude": {0: "batch", 2: "time"}}
-    dyn.update({n: {0: "batch", 2: "time"} for n in OUTPUT_NAMES})
-    fp32 = _export_plain(core, (torch.rand(1, 1, 40, cfg.freq_bins),), ["magnitude"], OUTPUT_NAMES, dyn)
+    core, fp32 = export_placeholder_core(model)
     n_sites = len(core.kinds)
     plan = core.patches()
 
