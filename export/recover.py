@@ -185,7 +185,7 @@ def recover(bundle: Path, out: Path, pool: Optional[Path] = None, batches: int =
     import torch
 
     from . import data as D
-    from .train import PhraseBank, make_batch, save_checkpoint
+    from .train import PhraseBank, ensure_pools, make_batch, save_checkpoint
 
     model, manifest, report = recover_model(bundle)
     report["max_abs_vs_onnx"] = check_against_onnx(model, bundle)
@@ -194,6 +194,8 @@ def recover(bundle: Path, out: Path, pool: Optional[Path] = None, batches: int =
                             f"{report['max_abs_vs_onnx']:.2e} (> 1e-4): not writing a checkpoint")
     if pool is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
+        if not (Path(pool) / "train" / "index.json").exists():  # what training needs anyway (~2 min on 2 cores)
+            ensure_pools(Path(pool), 600, 2, splits=("train",))
         bank = PhraseBank(out.parent, seed=seed)
         sampler = D.MixSampler(D.load_pool(Path(pool), "train"), 2.0, seed=seed + 12345)
         rng = np.random.default_rng(seed + 54321)
@@ -217,7 +219,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.recover", description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", default="plugin/bundles/default")
     p.add_argument("--out", required=True, help="checkpoint to write (train.py's format; use with --init)")
-    p.add_argument("--pool", default=None, help="stem pool whose train split calibrates the folded BN layers")
+    p.add_argument("--pool", default=None, help="stem pool whose train split calibrates the folded BN layers "
+                                                "(rendered if missing)")
     p.add_argument("--batches", type=int, default=16)
     args = p.parse_args(argv)
     try:
