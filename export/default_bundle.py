@@ -101,6 +101,13 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         f"{training.get('hardware', '2 CPU cores (AMD EPYC), bf16 autocast')}; batch {training.get('batch')} x "
         f"{training.get('seconds')} s crops; AdamW, warm-up, cosine decay over the last 30 %.",
         "- Loss: " + loss_history(training) + " Absent-instrument queries target silence.",
+    ]
+    if training.get("recovered_at_step") is not None:
+        lines += [f"- From step {training['recovered_at_step']} training went on from the weights of the previously shipped "
+                  "bundle, rebuilt from its ONNX files by export.recover (the run's checkpoint was lost with its "
+                  "machine; the rebuilt model reproduced the bundle's masks to 3e-7 and its validation score); "
+                  "Adam restarted with a warm-up."]
+    lines += [
         "- Data: synthetic and offline (export/data.py): random but musical MIDI material (progressions, "
         "voicings, arpeggios, strums, scale melodies, bass lines on the roots, drum grooves with fills; varied "
         "tempo, velocity, register and articulation) through FluidSynth with four Debian GM soundfonts "
@@ -159,6 +166,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-eval", action="store_true")
     p.add_argument("--int8", action="store_true", help="also write the int8 core (export.quantize) and evaluate it")
     p.add_argument("--summary", help="training summary.json (default: beside the checkpoint)")
+    p.add_argument("--hardware", default="2 CPU cores (AMD EPYC), torch 2.13 CPU, bf16 autocast",
+                   help="what it trained on, for the model card")
     a = p.parse_args(argv)
     from plugin import Separator
 
@@ -172,9 +181,11 @@ def main(argv=None) -> int:
     text_report: dict = {}
     training = {"steps": state.get("step"), "minutes": state.get("elapsed_min"), "best_valid_si_sdri": state.get("best"),
                 "batch": summary.get("batch", 8), "seconds": summary.get("seconds", 2.0),
-                "hardware": "2 CPU cores (AMD EPYC), torch 2.13 CPU, bf16 autocast",
+                "hardware": a.hardware,
                 "families": json.dumps(D.FAMILY_NAMES), "checkpoint": Path(a.checkpoint).name,
                 "phases": json.dumps(state.get("phases", []))}
+    if state.get("recovered_from"):  # training went on from weights rebuilt from a bundle (export.recover)
+        training["recovered_at_step"] = state.get("recovered_at_step", (state.get("phases") or [{}])[-1].get("from_step"))
     int8 = None
     if a.int8:
         import torch

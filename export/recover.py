@@ -208,7 +208,8 @@ def recover(bundle: Path, out: Path, pool: Optional[Path] = None, batches: int =
     phases = json.loads(training.get("phases") or "[]")
     state = {"step": int(training.get("steps", 0)), "elapsed_min": float(training.get("minutes", 0.0)),
              "planned_min": float(training.get("minutes", 0.0)), "best": -1e9, "seed": seed,
-             "phases": phases, "recovered_from": str(bundle), "recovery": report}
+             "phases": phases, "recovered_from": str(bundle), "recovered_at_step": int(training.get("steps", 0)),
+             "recovery": report}
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, model, opt, state)

@@ -93,7 +93,8 @@ def test_recover_cli_writes_a_checkpoint_training_can_start_from(tmp_path):
     assert main(["--bundle", str(DEFAULT), "--out", str(out)]) == 0
     ck, cfg, state = load_checkpoint(out)
     manifest = json.loads((DEFAULT / "manifest.json").read_text())
-    assert state["step"] == manifest["training"]["steps"] and state["recovered_from"] == str(DEFAULT)
+    assert state["step"] == manifest["training"]["steps"] == state["recovered_at_step"]
+    assert state["recovered_from"] == str(DEFAULT)
     assert [p["loss"] for p in state["phases"]] == [p["loss"] for p in json.loads(manifest["training"]["phases"])]
     assert ck["optimizer"]["state"] == {}  # a bundle holds no optimiser state: training restarts Adam
     assert list(cfg.widths) == manifest["separator"]["architecture"]["widths"]
