@@ -113,7 +113,9 @@ def export_int8_core(model: ResUNet30, magnitudes: Sequence[np.ndarray], conditi
         # ORT's basic graph optimisation and shape inference first: without them 6 of the 57 convs
         # (the decoders' shortcuts) stay fp32 between a dequantise and a quantise
         quant_pre_process(str(tmp / "raw.onnx"), str(tmp / "core.onnx"), skip_symbolic_shape=True)
-        # activation ranges: the union over every calibration query (each a patched session)
+        # activation ranges: the union over every calibration query. ORT's MinMax calibrator merges the
+        # ranges of successive collect_data calls; giving it a session of the core patched for each query
+        # (its augmented model, same placeholders) is how one calibrator sees many queries
         cal = create_calibrator(tmp / "core.onnx", ["Conv"], augmented_model_path=str(tmp / "aug.onnx"),
                                 calibrate_method=CalibrationMethod.MinMax)
         aug = (tmp / "aug.onnx").read_bytes()
