@@ -165,8 +165,7 @@ def export_int8_core(model: ResUNet30, magnitudes: Sequence[np.ndarray], conditi
     patches = []
     for k, names in targets:
         w, b = site_name(k, "weight"), site_name(k, "bias")
-        c = int(np.prod(numpy_helper.to_array(inits[names[1]]).shape))
-        n8 = int(np.prod(numpy_helper.to_array(inits[names[0]]).shape))
+        c, n8 = int(np.prod(inits[names[1]].dims)), int(np.prod(inits[names[0]].dims))
         patches += [{"value": w, "op": "q8_sign", "offset": offsets[names[0]], "count": n8},
                     {"value": w, "op": "scale_abs", "offset": offsets[names[1]], "count": c},
                     {"value": b, "op": "q8_bias", "weight": w, "offset": offsets[names[2]], "count": c,
@@ -204,14 +203,14 @@ def music_magnitudes(model_cfg, audio: np.ndarray, sr: int, frames: int = 200, c
     """Calibration inputs: ``count`` windows of ``frames`` STFT frames of real audio (mono, resampled
     to the model rate), as magnitudes [1, 1, frames, F] the way the runtime computes them."""
     from plugin.audio import resample
-    from plugin.stft import stft
+    from plugin.stft import magnitude_phase, stft
 
     x = np.asarray(audio, np.float32)
     if x.ndim == 2:  # (channels, samples), as plugin.audio.read_audio gives -> mono
         x = x.mean(axis=0)
     x = resample(x[None], sr, model_cfg.sample_rate)[0]
     spec = stft(x, model_cfg.n_fft, model_cfg.hop)
-    mag = np.sqrt(np.maximum(spec.real ** 2 + spec.imag ** 2, np.float32(1e-10)))[..., : model_cfg.freq_bins]
+    mag = magnitude_phase(spec)[0][..., : model_cfg.freq_bins]
     starts = np.linspace(0, max(mag.shape[0] - frames, 0), count).astype(int)
     return [np.ascontiguousarray(mag[s : s + frames][None, None]).astype(np.float32) for s in starts]
 

@@ -92,6 +92,7 @@ def recover_model(bundle: Path):
                     raise SepBoardError(f"{name}: shape {arr.shape} in the graph, {tuple(sd[key].shape)} in the model")
                 new[key] = torch.from_numpy(arr.copy())
     folded = []
+    modules = dict(model.named_modules())
     for node in graph.graph.node:  # conv1 with BN folded in: weight and bias are anonymous initialisers
         if node.op_type != "Conv" or len(node.input) < 3 or not node.name.endswith("/conv1/Conv"):
             continue
@@ -102,7 +103,7 @@ def recover_model(bundle: Path):
         w, b = inits[node.input[1]], inits[node.input[2]]
         if tuple(sd[path + ".weight"].shape) != w.shape:
             raise SepBoardError(f"{node.name}: folded weight {w.shape} does not fit {path}")
-        eps = dict(model.named_modules())[bn].eps
+        eps = modules[bn].eps
         new[path + ".weight"] = torch.from_numpy(w.copy())
         new[bn + ".weight"] = torch.ones(len(b))
         new[bn + ".bias"] = torch.from_numpy(b.copy())
@@ -131,8 +132,9 @@ def recover_model(bundle: Path):
 
 def check_against_onnx(model, bundle: Path, frames: int = 96, seed: int = 0) -> float:
     """Max abs difference of (mask, cos, sin) between the torch model and the bundle's separator.onnx."""
-    import onnxruntime as ort
     import torch
+
+    from plugin.bundle import make_session
 
     manifest = json.loads((Path(bundle) / "manifest.json").read_text())
     bins = manifest["n_fft"] // 2
@@ -140,7 +142,7 @@ def check_against_onnx(model, bundle: Path, frames: int = 96, seed: int = 0) -> 
     mag = np.abs(rng.normal(0, 1, (2, 1, frames, bins))).astype(np.float32) ** 2
     cond = rng.normal(0, 1, (2, manifest["condition_dim"])).astype(np.float32)
     cond /= np.linalg.norm(cond, axis=1, keepdims=True)
-    sess = ort.InferenceSession(str(Path(bundle) / manifest["separator"]["file"]), providers=["CPUExecutionProvider"])
+    sess = make_session(Path(bundle) / manifest["separator"]["file"], providers=["CPUExecutionProvider"])
     ref = sess.run(None, {"magnitude": mag, "condition": cond})
     with torch.no_grad():
         got = model.sep.forward_masks(torch.from_numpy(mag), torch.from_numpy(cond))
@@ -192,8 +194,8 @@ def recover(bundle: Path, out: Path, pool: Optional[Path] = None, batches: int =
     if report["max_abs_vs_onnx"] > 1e-4:
         raise SepBoardError(f"the rebuilt model differs from {bundle}'s separator by "
                             f"{report['max_abs_vs_onnx']:.2e} (> 1e-4): not writing a checkpoint")
+    out.parent.mkdir(parents=True, exist_ok=True)
     if pool is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         if not (Path(pool) / "train" / "index.json").exists():  # what training needs anyway (~2 min on 2 cores)
             ensure_pools(Path(pool), 600, 2, splits=("train",))
         bank = PhraseBank(out.parent, seed=seed)
@@ -211,7 +213,6 @@ def recover(bundle: Path, out: Path, pool: Optional[Path] = None, batches: int =
              "phases": phases, "recovered_from": str(bundle), "recovered_at_step": int(training.get("steps", 0)),
              "recovery": report}
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
-    out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, model, opt, state)
     return report
 
