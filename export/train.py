@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -291,6 +290,8 @@ def train(args, bank: Optional["PhraseBank"] = None) -> Path:
         raise SystemExit(f"{last} exists: pass --resume to continue it, or choose another --out")
     # a fresh Adam (new run, or a checkpoint rebuilt by export.recover) warms up from this invocation's first step
     warm_from = state["step"] if not opt.state else 0
+    if not opt.state and state.get("recovered_from") and "recovered_at_step" not in state:  # rebuilt before the step was recorded
+        state["recovered_at_step"] = state["step"]
     state["planned_min"] = state["elapsed_min"] + args.minutes
     # what each invocation trained with (the model card lists it)
     state.setdefault("phases", []).append({"loss": args.loss, "lr": args.lr, "from_step": state["step"],
