@@ -15,7 +15,6 @@ Each measurement runs in a fresh process (peak RSS is its own):
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np

@@ -10,7 +10,6 @@ BENCHMARKS.md is built on. Uses the embedded default architecture (random weight
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Optional
 
 from plugin.bundle import FORMAT_VERSION, Bundle, write_manifest
 
-from .onnx_export import INPUT_NAMES, OUTPUT_NAMES, export_separator, export_specialised
+from .onnx_export import OUTPUT_NAMES, export_separator, export_specialised
 from .resunet import ResUNet30, count_parameters
 
 

@@ -19,10 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -21,11 +21,11 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from .audio import AUDIO_EXTENSIONS, AtomicAudioWriter, file_info, is_audio_path, wav_truncation
 from .errors import AudioError, Cancelled, OutputError, QueryError, SepBoardError
-from .naming import song_name, stem_path
+from .naming import stem_path
 
 log = logging.getLogger("sepboard")
 

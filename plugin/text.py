@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import List, Sequence
+from typing import Sequence
 
 import numpy as np
 
