@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -149,24 +149,41 @@ def check_against_onnx(model, bundle: Path, frames: int = 96, seed: int = 0) -> 
     return float(max(np.abs(r - g.numpy()).max() for r, g in zip(ref, got)))
 
 
+def folded_bn2(model, convs) -> Dict[str, Any]:
+    """The ``bn2`` module that follows each folded ``conv1`` in ``convs`` (module names, as
+    ``recover_model`` reports them), by conv name."""
+    mods = dict(model.named_modules())
+    return {name: mods[name[: -len("conv1")] + "bn2"] for name in convs}
+
+
+def conv_outputs(model, convs, batches, keep) -> Dict[str, list]:
+    """Run ``batches`` ((mixture [B, N], text embedding [B, 384]) tensors) through ``model`` in eval
+    mode; for each module named in ``convs``, ``keep(output)`` of every batch."""
+    import torch
+
+    mods = dict(model.named_modules())
+    kept: Dict[str, list] = {n: [] for n in convs}
+    hooks = [mods[n].register_forward_hook(lambda m, i, o, n=n: kept[n].append(keep(o))) for n in convs]
+    model.eval()
+    try:
+        with torch.no_grad():
+            for mix, emb in batches:
+                model(mix, emb)
+    finally:
+        for h in hooks:
+            h.remove()
+    return kept
+
+
 def calibrate_bn2(model, batches, convs) -> int:
     """Give the ``bn2`` after each folded ``conv1`` in ``convs`` (module names, as ``recover_model``
     reports them) running statistics measured on ``batches`` (an iterable of (mixture [B, N], text
     embedding [B, 384]) tensors), without changing the eval-mode function. Returns how many."""
     import torch
 
-    mods = dict(model.named_modules())
-    bns = {name: mods[name[: -len("conv1")] + "bn2"] for name in convs}
-    stats: Dict[str, list] = {n: [] for n in convs}
-    hooks = [mods[name].register_forward_hook(
-        lambda m, i, o, name=name: stats[name].append((o.double().mean((0, 2, 3)), (o.double() ** 2).mean((0, 2, 3)))))
-        for name in convs]
-    model.eval()
-    with torch.no_grad():
-        for mix, emb in batches:
-            model(mix, emb)
-    for h in hooks:
-        h.remove()
+    bns = folded_bn2(model, convs)
+    stats = conv_outputs(model, convs, batches,
+                         lambda o: (o.double().mean((0, 2, 3)), (o.double() ** 2).mean((0, 2, 3))))
     done = 0
     for name, bn in bns.items():
         if not stats[name]:

@@ -175,10 +175,9 @@ def patch_core(core: bytes, patches: List[Dict[str, Any]], values: Dict[str, Any
                 (not rows and v.size != count) or (rows and (v.size == 0 or count % v.size)):
             raise BundleError(f"{where}: patch {p['value']!r} ({op}, {v.size} values) does not fit {count} items at "
                               f"byte {offset}; re-export the bundle.")
-        if op == "scale":
-            v = (np.frombuffer(core, "<f4", count, offset).reshape(v.size, -1) * v[:, None]).astype("<f4")
-        elif op == "scale_abs":
-            v = (np.frombuffer(core, "<f4", count, offset).reshape(v.size, -1) * np.abs(v)[:, None]).astype("<f4")
+        if op in ("scale", "scale_abs"):
+            factor = np.abs(v) if op == "scale_abs" else v
+            v = (np.frombuffer(core, "<f4", count, offset).reshape(v.size, -1) * factor[:, None]).astype("<f4")
         elif op == "q8_sign":
             base = np.frombuffer(core, np.int8, count, offset).reshape(v.size, -1)
             v = np.where((v < 0)[:, None], -base, base).astype(np.int8)

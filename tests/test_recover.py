@@ -53,7 +53,7 @@ def test_projection_matches_the_shipped_text_encoder(recovered):
 
 
 def test_bn_calibration_keeps_the_function_and_restores_the_statistics(recovered, tmp_path):
-    from export.recover import calibrate_bn2, check_against_onnx, recover_model
+    from export.recover import calibrate_bn2, check_against_onnx, conv_outputs, folded_bn2, recover_model
 
     model, _, report = recover_model(DEFAULT)
     g = torch.Generator().manual_seed(0)
@@ -65,19 +65,12 @@ def test_bn_calibration_keeps_the_function_and_restores_the_statistics(recovered
         return 0.1 * x, emb
 
     batches = [batch(k) for k in range(4)]
-    mods = dict(model.named_modules())
-    bn2 = {n: mods[n[: -len("conv1")] + "bn2"] for n in report["folded_convs"]}
-    seen = {n: [] for n in bn2}  # what each bn2 receives in eval mode (its conv1's output), measured independently
-    hooks = [mods[n].register_forward_hook(lambda m, i, o, n=n: seen[n].append(o.double().transpose(0, 1).flatten(1)))
-             for n in bn2]
-    model.eval()
-    with torch.no_grad():
-        for mix, emb in batches:
-            model(mix, emb)
-    for h in hooks:
-        h.remove()
+    convs = report["folded_convs"]
+    bn2 = folded_bn2(model, convs)
+    # what each bn2 receives in eval mode (its conv1's output), kept whole: its statistics are computed here
+    seen = conv_outputs(model, convs, batches, lambda o: o.double().transpose(0, 1).flatten(1))
 
-    assert calibrate_bn2(model, batches, report["folded_convs"]) == 11
+    assert calibrate_bn2(model, batches, convs) == 11
     assert check_against_onnx(model, DEFAULT, frames=64) <= 1e-4  # eval mode unchanged
     # each bn2 now carries the statistics of its input on the calibration data, as training would have left them
     # (the exporter's folding had thrown them away); so training mode normalises where eval mode does
