@@ -530,8 +530,10 @@ def export_plan(tracks: Iterable[Track], out_dir, song, fmt: str = "wav") -> Lis
 
 
 def export_tracks(plan: Sequence[Tuple[Track, Path]], sr, fmt: str = "wav", bit_depth: str = "24",
-                  progress: ProgressFn = None, cancel=None, apply_gain: bool = True) -> List[Path]:
-    """Write each track with its effects (and fader gain) applied; each file is atomic."""
+                  progress: ProgressFn = None, cancel=None, apply_gain: bool = True,
+                  notes: Optional[list] = None) -> List[Path]:
+    """Write each track with its effects (and fader gain) applied; each file is atomic.
+    ``notes`` receives one line per file that an integer format had to clip."""
     written = []
     n = max(1, len(plan))
     for i, (t, path) in enumerate(plan):
@@ -545,7 +547,7 @@ def export_tracks(plan: Sequence[Tuple[Track, Path]], sr, fmt: str = "wav", bit_
         a = t.rendered(sr, sub, cancel)
         if apply_gain and t.gain_db != 0.0:
             a = a * np.float32(t.gain)
-        written.append(write_audio(path, a, sr, fmt=fmt, bit_depth=bit_depth))
+        written.append(write_audio(path, a, sr, fmt=fmt, bit_depth=bit_depth, notes=notes))
         if progress:
             progress((i + 1) / n)
     return written

@@ -992,14 +992,18 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage("Export cancelled: existing files were kept", 6000)
                 return None
         sr = self.session.sample_rate
+        clipped: List[str] = []
 
         def done(paths):
             folder = Path(paths[0]).parent if paths else Path(out_dir)
             self.statusBar().showMessage(f"Exported {len(paths)} file(s) to {short_path(folder)}", 8000)
+            if clipped:
+                self.prompter.info("Export clipped", "\n".join(clipped) + "\n\nExport again as 32-bit float WAV, "
+                                   "or lower the track faders, to keep the peaks.")
             self.exported.emit([str(p) for p in paths])
 
         return self.tasks.start(f"Exporting {len(plan)} stem(s)",
-                                lambda pr, c: P.export_tracks(plan, sr, fmt, bit_depth, pr, c), done,
+                                lambda pr, c: P.export_tracks(plan, sr, fmt, bit_depth, pr, c, notes=clipped), done,
                                 lambda m: self.prompter.error("Export failed", m),
                                 lambda m: self.statusBar().showMessage(m, 8000), kind="export")
 

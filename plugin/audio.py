@@ -201,6 +201,8 @@ class AtomicAudioWriter:
         if fmt == "flac" and bit_depth == "32f":
             raise OutputError("FLAC cannot store 32-bit float; use --bit-depth 16 or 24, or --format wav")
         self.bit_depth = bit_depth
+        self.clipped = 0  # samples an integer format had to clip (reported by clip_note)
+        self.peak = 0.0  # largest |sample| written, before clipping
         self.made_dirs = []  # folders this writer created, removed again on abort if still empty
         try:
             d = self.path.parent
@@ -221,11 +223,25 @@ class AtomicAudioWriter:
 
     def write(self, block: np.ndarray) -> None:
         """block: (channels, samples)."""
+        if block.size and self.bit_depth != "32f":
+            peak = max(float(block.max()), -float(block.min()))
+            if peak > self.peak:
+                self.peak = peak
+            top = 1.0 - 1.0 / (2 ** (int(self.bit_depth) - 1))
+            if peak > top:
+                self.clipped += int(np.count_nonzero((block > top) | (block < -1.0)))
         try:
             self.f.write(encode_for_subtype(block, self.bit_depth).T)
         except Exception as exc:
             self.abort()
             raise OutputError(f"writing {self.path} failed: {exc} (disk full?); nothing was left behind") from None
+
+    def clip_note(self) -> str:
+        """One line for the user when the integer format clipped samples (empty when nothing clipped)."""
+        if not self.clipped:
+            return ""
+        return (f"{self.path.name}: {self.clipped} sample(s) clipped at full scale "
+                f"(peak {20 * math.log10(self.peak):+.1f} dBFS); 32-bit float keeps them")
 
     def commit(self) -> Path:
         try:
@@ -267,10 +283,14 @@ class AtomicAudioWriter:
         return False
 
 
-def write_audio(path, audio: np.ndarray, sample_rate, fmt: Optional[str] = None, bit_depth: str = "24") -> Path:
-    """Write (channels, samples) or 1-D atomically."""
+def write_audio(path, audio: np.ndarray, sample_rate, fmt: Optional[str] = None, bit_depth: str = "24",
+                notes: Optional[list] = None) -> Path:
+    """Write (channels, samples) or 1-D atomically. ``notes``: a list that receives the clipping note, if any."""
     a = audio[None, :] if audio.ndim == 1 else audio
     fmt = fmt or (Path(path).suffix.lower().lstrip(".") or "wav")
     w = AtomicAudioWriter(path, sample_rate, a.shape[0], fmt, bit_depth)
     w.write(a)
-    return w.commit()
+    out = w.commit()
+    if notes is not None and w.clip_note():
+        notes.append(w.clip_note())
+    return out

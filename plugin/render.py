@@ -217,13 +217,17 @@ def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *,
                     w.write(x - y[qi] if r else y[qi])
             for _, _, w in writers:
                 w.commit()
+            clip_notes = {id(w): w.clip_note() for _, _, w in writers}
         except BaseException:
             for _, _, w in writers:
                 w.abort()
             raise
         res = rows("done", audio_s=frames / sr, which=todo)
-        for r in res:
-            r.note = note
+        for r, (_, _, w) in zip(res, writers):
+            clip = clip_notes[id(w)]
+            if clip:
+                log.warning("%s", clip)
+            r.note = "\n".join(n for n in (note, clip) if n)
         if done_already:
             res += rows("skipped", "output exists (use --overwrite to replace it)", which=done_already)
         return res
@@ -320,9 +324,12 @@ def _summary(report: Report, out=None) -> None:
         print(f"  unusable: {e}", file=out)
     noted = set()
     for r in report.results:
-        if r.note and r.file not in noted:
-            noted.add(r.file)
-            print(f"  note: {r.note}", file=out)
+        for n in filter(None, r.note.split("\n")):
+            if (r.file, n) not in noted:
+                noted.add((r.file, n))
+                print(f"  note: {n}", file=out)
+    if any("clipped at full scale" in r.note for r in report.results):
+        print("  (clipped stems: render again with --bit-depth 32f, or lower the input's level)", file=out)
     seen = set()
     for r in report.failed:
         if r.file not in seen:

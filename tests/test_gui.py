@@ -607,6 +607,16 @@ def test_export_uses_the_batch_renderers_names(qtbot, win, sep, song, tmp_path):
         win.export([stem, res], out, "flac", "16")
     assert sorted(Path(p).name for p in blk.args[0]) == ["band.flac", "bass-guitar.flac"]
     assert win.export([stem], out, "flac", "32f") is None and "32-bit float" in win.prompter.errors[-1]
+    # a fader boost that drives a 16-bit export past full scale is reported, not clipped silently
+    infos = len(win.prompter.infos)
+    peak = float(np.abs(res.audio).max())
+    res.gain_db = 20 * np.log10(2.0 / peak)  # residual now peaks at +6 dBFS
+    win.prompter.answers["ask"] = True
+    with qtbot.waitSignal(win.exported, timeout=WAIT):
+        win.export([stem, res], out, "wav", "16")
+    assert len(win.prompter.infos) == infos + 1
+    assert "band.wav:" in win.prompter.infos[-1] and "clipped at full scale (peak +6.0 dBFS)" in win.prompter.infos[-1]
+    assert "bass-guitar.wav" not in win.prompter.infos[-1]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -220,6 +220,39 @@ def test_integer_outputs_clip_instead_of_wrapping(tmp_path):
     y, _ = sf.read(str(tmp_path / "c.wav"), dtype="int16")
     assert list(y) == [16384, 32767, -32768, 32764, -32768]
     assert np.array_equal(encode_for_subtype(x, "32f"), x)
+    # the clipping is counted and reported (0.9999 and -1.0 fit in 16 bits; 1.7 and -3.0 do not)
+    assert w.clipped == 2 and w.peak == pytest.approx(3.0)
+    assert w.clip_note() == "c.wav: 2 sample(s) clipped at full scale (peak +9.5 dBFS); 32-bit float keeps them"
+    w = AtomicAudioWriter(tmp_path / "f.wav", 8000, 1, "wav", "32f")
+    w.write(x)
+    w.commit()
+    assert w.clip_note() == ""  # float keeps every peak
+
+
+def test_clipped_stems_are_reported(songs, tmp_path, text_bundle, capsys):
+    # A float file peaking at 3.0: stem + residual = mix, so at least one of them exceeds full scale
+    # where the mix peaks; the 16-bit render must say which file clipped and how many samples.
+    x = 0.2 * music_like(8000, 8000, 1, seed=3)
+    x[0, 4000] = 3.0
+    src = write(tmp_path / "hot" / "hot.wav", x, 8000)
+    out = tmp_path / "out"
+    rc, err = run([src, "-q", "bass", "--residual", "-o", out, "--bundle", text_bundle, "--bit-depth", "32f"], capsys)
+    assert rc == 0 and "clipped" not in err
+    top = 1 - 2.0 ** -15
+    expected = {}
+    for name in ("bass.wav", "bass-residual.wav"):
+        y, _ = sf.read(str(out / "hot" / name), dtype="float32")
+        n = int(np.count_nonzero((y > top) | (y < -1.0)))
+        if n:
+            expected[name] = (n, 20 * np.log10(np.abs(y).max()))
+    assert expected  # the premise of the test
+    rc, err = run([src, "-q", "bass", "--residual", "-o", out, "--bundle", text_bundle, "--bit-depth", "16",
+                   "--overwrite"], capsys)
+    assert rc == 0, err
+    for name, (n, peak) in expected.items():
+        assert f"note: {name}: {n} sample(s) clipped at full scale (peak {peak:+.1f} dBFS)" in err
+    assert err.count("clipped at full scale") == len(expected)
+    assert "--bit-depth 32f" in err
 
 
 def test_flac_float_is_refused(songs, tmp_path, text_bundle, capsys):
