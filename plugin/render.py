@@ -417,7 +417,7 @@ def _render_cli(args, providers, cancel) -> Report:
     if not args.quiet:
         print(f"model: {sep.name} on {sep.bundle.device_label}", file=sys.stderr)
     bars = {}
-    fmt = "{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]"
+    fmt = "{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"  # .1f: short files are not 0/0 s
 
     def progress(f, file_done, file_total, done, total):
         if args.quiet:
