@@ -175,13 +175,19 @@ def read_audio(path) -> Tuple[np.ndarray, float]:
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
 
 
+CLIPPED = "clipped at full scale"  # the words of AtomicAudioWriter.clip_note that plugin.render looks for
+
+
+def full_scale_top(bit_depth: str) -> float:
+    """The largest sample an integer format holds: 1 - 1 LSB."""
+    return 1.0 - 1.0 / (2 ** (int(bit_depth) - 1))
+
+
 def encode_for_subtype(x: np.ndarray, bit_depth: str) -> np.ndarray:
     """Integer formats clip to [-1, 1 - 1 LSB] (never wrap around); float passes through."""
     if bit_depth == "32f":
         return x.astype(np.float32)
-    bits = int(bit_depth)
-    top = 1.0 - 1.0 / (2 ** (bits - 1))
-    return np.clip(x, -1.0, top).astype(np.float32)
+    return np.clip(x, -1.0, full_scale_top(bit_depth)).astype(np.float32)
 
 
 class AtomicAudioWriter:
@@ -227,7 +233,7 @@ class AtomicAudioWriter:
             peak = max(float(block.max()), -float(block.min()))
             if peak > self.peak:
                 self.peak = peak
-            top = 1.0 - 1.0 / (2 ** (int(self.bit_depth) - 1))
+            top = full_scale_top(self.bit_depth)
             if peak > top:
                 self.clipped += int(np.count_nonzero((block > top) | (block < -1.0)))
         try:
@@ -240,7 +246,7 @@ class AtomicAudioWriter:
         """One line for the user when the integer format clipped samples (empty when nothing clipped)."""
         if not self.clipped:
             return ""
-        return (f"{self.path.name}: {self.clipped} sample(s) clipped at full scale "
+        return (f"{self.path.name}: {self.clipped} sample(s) {CLIPPED} "
                 f"(peak {20 * math.log10(self.peak):+.1f} dBFS); 32-bit float keeps them")
 
     def commit(self) -> Path:
@@ -291,6 +297,7 @@ def write_audio(path, audio: np.ndarray, sample_rate, fmt: Optional[str] = None,
     w = AtomicAudioWriter(path, sample_rate, a.shape[0], fmt, bit_depth)
     w.write(a)
     out = w.commit()
-    if notes is not None and w.clip_note():
-        notes.append(w.clip_note())
+    clip = w.clip_note()
+    if notes is not None and clip:
+        notes.append(clip)
     return out

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from .audio import AUDIO_EXTENSIONS, AtomicAudioWriter, file_info, is_audio_path, wav_truncation
+from .audio import AUDIO_EXTENSIONS, CLIPPED, AtomicAudioWriter, file_info, is_audio_path, wav_truncation
 from .errors import AudioError, Cancelled, OutputError, QueryError, SepBoardError
 from .naming import stem_path
 
@@ -217,14 +217,13 @@ def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *,
                     w.write(x - y[qi] if r else y[qi])
             for _, _, w in writers:
                 w.commit()
-            clip_notes = {id(w): w.clip_note() for _, _, w in writers}
         except BaseException:
             for _, _, w in writers:
                 w.abort()
             raise
         res = rows("done", audio_s=frames / sr, which=todo)
         for r, (_, _, w) in zip(res, writers):
-            clip = clip_notes[id(w)]
+            clip = w.clip_note()
             if clip:
                 log.warning("%s", clip)
             r.note = "\n".join(n for n in (note, clip) if n)
@@ -328,7 +327,7 @@ def _summary(report: Report, out=None) -> None:
             if (r.file, n) not in noted:
                 noted.add((r.file, n))
                 print(f"  note: {n}", file=out)
-    if any("clipped at full scale" in r.note for r in report.results):
+    if any(CLIPPED in r.note for r in report.results):
         print("  (clipped stems: render again with --bit-depth 32f, or lower the input's level)", file=out)
     seen = set()
     for r in report.failed:
