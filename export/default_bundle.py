@@ -53,6 +53,7 @@ def text_writer(model, report: dict):
 LOSS_TEXT = {
     "mixed": "multi-resolution magnitude L1 + waveform L1, with a thresholded SNR term faded in",
     "sisdr": "thresholded negative SI-SDR (the evaluation metric) + 0.1 x negative SNR",
+    "sisdr_level": "thresholded negative SI-SDR + 1 dB per dB of the answer's level error (smoothed absolute)",
     "snr": "thresholded negative SNR",
     "spec": "multi-resolution magnitude L1 + waveform L1",
     "l1": "waveform L1",

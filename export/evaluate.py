@@ -5,7 +5,9 @@ other espeak-ng voices, so the numbers measure generalisation, not memorisation.
 ``--per-family`` mixtures hold it plus 1-3 other families at random loudness (-28..-12 dBFS each).
 Metrics as AudioSep defines them: SDRi = SDR(s, ŝ) - SDR(s, mix) with SDR the plain energy ratio,
 and SI-SDRi; mean per family, then over families. Also: output energy for a query of a family that
-is absent from the mix (dB relative to the mix), and held-out phrasings per family. Separation runs
+is absent from the mix (dB relative to the mix), held-out phrasings per family, and the answer's
+level against the true stem's (median dB, and the share of "muted" answers more than 10 dB too
+quiet: SI-SDR ignores gain, and SDRi even rewards silence for a quiet stem). Separation runs
 through the runtime (ONNX Runtime, block-wise, as users get it); all queries of a mixture share one
 pass. Results: a JSON file and a markdown table.
 """
@@ -21,7 +23,10 @@ from typing import Dict
 import numpy as np
 
 from . import data as D
-from .metrics import energy_db_rel, sdr, si_sdr
+from .metrics import energy_db_rel, level_error_db, sdr, si_sdr
+
+
+MUTED_DB = -10.0  # an answer this far below the true stem's level counts as muted
 
 
 def make_test_mixtures(pool: Dict[str, np.ndarray], per_family: int, seconds: float, seed: int):
@@ -54,7 +59,8 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
              progress=True) -> Dict:
     pool = D.load_pool(pool_dir, "test")
     mixes = make_test_mixtures(pool, per_family, seconds, seed)
-    per = {f: {"sdri": [], "si_sdri": [], "absent_db": [], "heldout_si_sdri": []} for f in D.FAMILY_NAMES if f in pool}
+    per = {f: {"sdri": [], "si_sdri": [], "absent_db": [], "heldout_si_sdri": [], "level_db": []}
+           for f in D.FAMILY_NAMES if f in pool}
     t_sep = 0.0
     audio_s = 0.0
     for k, m in enumerate(mixes):
@@ -70,10 +76,14 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
         r["si_sdri"].append(si_sdr(s, stems[0]) - si_sdr(s, x))
         r["heldout_si_sdri"] += [si_sdr(s, y) - si_sdr(s, x) for y in stems[1:-1]]
         r["absent_db"].append(energy_db_rel(stems[-1], x))
+        r["level_db"].append(level_error_db(s, stems[0]))
         if progress and (k + 1) % 20 == 0:
             print(f"  {k + 1}/{len(mixes)} mixtures", file=sys.stderr, flush=True)
-    fams = {f: {k: float(np.mean(v)) for k, v in r.items()} for f, r in per.items()}
-    summary = {k: float(np.mean([fams[f][k] for f in fams])) for k in ("sdri", "si_sdri", "absent_db", "heldout_si_sdri")}
+    fams = {f: {k: float(np.median(v) if k == "level_db" else np.mean(v)) for k, v in r.items()} for f, r in per.items()}
+    for f, r in per.items():
+        fams[f]["muted"] = float(np.mean(np.array(r["level_db"]) < MUTED_DB))
+    summary = {k: float(np.mean([fams[f][k] for f in fams]))
+               for k in ("sdri", "si_sdri", "absent_db", "heldout_si_sdri", "level_db", "muted")}
     summary["worst_family"] = min(fams, key=lambda f: fams[f]["si_sdri"])
     summary["worst_family_si_sdri"] = fams[summary["worst_family"]]["si_sdri"]
     return {"summary": summary, "families": fams, "mixtures": len(mixes), "per_family": per_family,
@@ -85,13 +95,15 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
 
 
 def markdown(res: Dict) -> str:
-    lines = ["| family | SDRi (dB) | SI-SDRi (dB) | held-out phrasings SI-SDRi | absent query output (dB re mix) |",
-             "|---|---|---|---|---|"]
+    lines = ["| family | SDRi (dB) | SI-SDRi (dB) | held-out phrasings SI-SDRi | answer level vs true stem (median dB) "
+             "| muted answers | absent query output (dB re mix) |",
+             "|---|---|---|---|---|---|---|"]
     for f, r in res["families"].items():
-        lines.append(f"| {f} | {r['sdri']:.2f} | {r['si_sdri']:.2f} | {r['heldout_si_sdri']:.2f} | {r['absent_db']:.1f} |")
+        lines.append(f"| {f} | {r['sdri']:.2f} | {r['si_sdri']:.2f} | {r['heldout_si_sdri']:.2f} | {r['level_db']:+.1f} "
+                     f"| {r['muted']:.0%} | {r['absent_db']:.1f} |")
     s = res["summary"]
     lines.append(f"| **mean over families** | **{s['sdri']:.2f}** | **{s['si_sdri']:.2f}** | **{s['heldout_si_sdri']:.2f}** "
-                 f"| **{s['absent_db']:.1f}** |")
+                 f"| **{s['level_db']:+.1f}** | **{s['muted']:.0%}** | **{s['absent_db']:.1f}** |")
     return "\n".join(lines)
 
 
@@ -122,7 +134,8 @@ def main(argv=None) -> int:
     print(markdown(res))
     s = res["summary"]
     print(f"\nmean SDRi {s['sdri']:.2f} dB, SI-SDRi {s['si_sdri']:.2f} dB, worst family {s['worst_family']} "
-          f"{s['worst_family_si_sdri']:.2f} dB, absent {s['absent_db']:.1f} dB; RTF {res['rtf_separation']:.3f} "
+          f"{s['worst_family_si_sdri']:.2f} dB, answer level {s['level_db']:+.1f} dB ({s['muted']:.0%} muted), "
+          f"absent {s['absent_db']:.1f} dB; RTF {res['rtf_separation']:.3f} "
           f"({res['queries_per_pass']} queries per pass)")
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))

@@ -38,3 +38,9 @@ def energy_db_rel(est: np.ndarray, mix: np.ndarray) -> float:
     e = float(np.sum(np.asarray(est, np.float64) ** 2))
     m = float(np.sum(np.asarray(mix, np.float64) ** 2))
     return float(10 * np.log10((e + EPS) / (m + EPS)))
+
+
+def level_error_db(ref: np.ndarray, est: np.ndarray) -> float:
+    """Energy of ``est`` relative to the true stem ``ref`` in dB: 0 at the right level, -30 for an
+    answer 30 dB too quiet. SI-SDR is blind to it; a musician is not."""
+    return energy_db_rel(est, ref)

@@ -186,6 +186,50 @@ def test_sisdr_loss_is_the_metric_and_does_not_reward_hedging():
     assert float(sisdr_loss(0.1 * mix, silent, mix)) > float(sisdr_loss(0.001 * mix, silent, mix))
 
 
+def test_sisdr_level_loss_charges_for_muted_answers():
+    from export.train import sdr_loss, sisdr_level_loss, sisdr_loss
+
+    g = torch.Generator().manual_seed(1)
+    s = torch.randn(1, 16000, generator=g)
+    mix = s + 2 * torch.randn(1, 16000, generator=g)
+    muted = s * 10 ** (-30 / 20)  # the right shape, 30 dB too quiet
+    # the SI-SDR loss barely sees the difference (the flaw that muted the step-33500 model's answers)
+    assert float(sisdr_loss(muted, s, mix)) - float(sisdr_loss(s, s, mix)) < 4
+    # the level-aware loss charges ~1 dB per dB of level error
+    gap = float(sisdr_level_loss(muted, s, mix)) - float(sisdr_level_loss(s, s, mix))
+    assert 25 < gap < 32
+    # and its minimum over the gain is at the stem's level, from either side
+    losses = {k: float(sisdr_level_loss(k * s, s, mix)) for k in (0.5, 0.9, 1.0, 1.1, 2.0)}
+    assert min(losses, key=losses.get) == 1.0
+    assert losses[0.5] == pytest.approx(losses[2.0], abs=0.01)  # symmetric in dB
+    # absent queries are scored as in the SNR loss
+    silent = torch.zeros_like(s)
+    assert float(sisdr_level_loss(0.1 * mix, silent, mix)) == pytest.approx(float(sdr_loss(0.1 * mix, silent, mix)))
+
+
+def test_evaluate_reports_answers_at_the_wrong_level(tmp_path):
+    """A separator that returns each true stem 26 dB too quiet: perfect SI-SDR, every answer muted."""
+    from export.evaluate import evaluate, make_test_mixtures
+
+    pool_dir = synthetic_pool(tmp_path / "pool", "test")
+    mixes = make_test_mixtures(D.load_pool(pool_dir, "test"), 1, 1.0, 4242)
+    target_of = {m["mix"].tobytes(): m["target"] for m in mixes}
+    gain = 10 ** (-26 / 20)
+
+    class QuietOracle:
+        bundle = type("B", (), {"path": "oracle"})()
+
+        def separate_many(self, mix, sr, queries):
+            t = target_of[np.asarray(mix, np.float32).tobytes()]
+            return [gain * t for _ in queries[:-1]] + [np.zeros_like(t)]
+
+    res = evaluate(QuietOracle(), pool_dir, per_family=1, seconds=1.0, seed=4242, progress=False)
+    for f, r in res["families"].items():
+        assert r["level_db"] == pytest.approx(-26.0, abs=1e-3), f
+        assert r["muted"] == 1.0 and r["si_sdri"] > 20
+    assert res["summary"]["muted"] == 1.0
+
+
 def test_evaluate_cli_on_a_tiny_bundle(tmp_path, text_bundle, capsys):
     from export.evaluate import main
 
@@ -198,5 +242,5 @@ def test_evaluate_cli_on_a_tiny_bundle(tmp_path, text_bundle, capsys):
     for r in res["families"].values():
         assert all(np.isfinite(v) for v in r.values())
     out = capsys.readouterr().out
-    assert "| **mean over families** |" in out and "absent" in out
+    assert "| **mean over families** |" in out and "absent" in out and "muted answers" in out
     assert main(["--bundle", str(tmp_path / "nope"), "--pool", str(pool)]) == 2
