@@ -18,6 +18,7 @@ from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence, QUndoStack
 from PyQt6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QWidget
 
+from plugin import render
 from plugin.errors import Cancelled, SepBoardError
 
 from . import project as P
@@ -682,6 +683,7 @@ class MainWindow(QMainWindow):
         sep = self.separator
         audio = src.audio
         src_name = src.name
+        quiet = {"db": None}  # the stem's level when it came out near silent
 
         def fn(progress, cancel):
             if region is None:
@@ -690,6 +692,7 @@ class MainWindow(QMainWindow):
                 x = audio[:, region[0]:region[1]]
             stem = sep.separate(x, sr, q, progress=lambda f: progress(0.95 * f), cancel=cancel)
             stem = np.asarray(stem, np.float32).reshape(x.shape)
+            quiet["db"] = render.near_silent_db(float(np.vdot(stem, stem)), float(np.vdot(x, x)))
             made = []
             if region is None:
                 full = stem
@@ -723,8 +726,11 @@ class MainWindow(QMainWindow):
                 t.color = self.session.next_color(used)
                 used.append(t.color)
             self.undo.push(AddTracksCommand(self.session, tracks, text=f"separate {q}"))
-            self.statusBar().showMessage(f"Added “{q}”{' and its residual' if residual else ''} "
-                                         f"in {time.perf_counter() - t0:.1f} s", 8000)
+            msg = f"Added “{q}”{' and its residual' if residual else ''} in {time.perf_counter() - t0:.1f} s"
+            if quiet["db"] is not None:  # say so: a silent track looks like a failed one
+                msg += (f"; it is {render.NEAR_SILENT} ({quiet['db']:.0f} dB re the source): the model did not find "
+                        f"“{q}” here, try another wording")
+            self.statusBar().showMessage(msg, 15000 if quiet["db"] is not None else 8000)
             self.separationFinished.emit([t.uid for t in tracks])
 
         task = self.tasks.start(label, fn, done, lambda m: self.prompter.error("Separation failed", m),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import math
 import os
 import sys
 import threading
@@ -151,6 +152,29 @@ def _read_chunks(path: Path, frames: int, cancel, on_read: Callable[[int], None]
         raise AudioError(f"{path} is truncated: its header promises {frames} frames, only {got} could be read")
 
 
+NEAR_SILENT_DB = -30.0  # a stem this far below its input is reported: the model did not hear the query there
+NEAR_SILENT = "near silent"
+
+
+def near_silent_db(energy_stem: float, energy_in: float) -> Optional[float]:
+    """The stem's level in dB re its input when it is below NEAR_SILENT_DB, else None (also for a silent input)."""
+    if energy_in <= 0:
+        return None
+    level = 10 * math.log10(max(energy_stem, 1e-30) / energy_in)
+    return level if level < NEAR_SILENT_DB else None
+
+
+def silence_note(query: str, name: str, energy_stem: float, energy_in: float) -> str:
+    """A line for the user when a stem came out near silent (empty otherwise): usually the instrument is
+    not in the file, or the model does not recognise it there; either way they should not have to
+    open the file to find out."""
+    level = near_silent_db(energy_stem, energy_in)
+    if level is None:
+        return ""
+    return (f"{name}: {NEAR_SILENT} ({level:.0f} dB re the input): the model did not find {query!r} in this file; "
+            "try another wording")
+
+
 def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *, conds=None, residual: bool = False,
                 fmt: str = "wav", bit_depth: str = "24", overwrite: bool = False, block_seconds=None,
                 context_seconds=None, cancel: Optional[threading.Event] = None,
@@ -199,8 +223,12 @@ def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *,
 
                 dry = _Buffer(channels)
 
+            energy_in = [0.0]
+            energy_out = np.zeros(len(qs))
+
             def chunks():
                 for block in _read_chunks(path, frames, cancel, on_progress or (lambda n: None)):
+                    energy_in[0] += float(np.dot(block.ravel(), block.ravel()))
                     if dry is not None:
                         dry.append(block)
                     yield block
@@ -209,6 +237,7 @@ def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *,
             for y in separator.iter_separate(chunks(), sr, cond, channels, frames, block_seconds or None,
                                              context_seconds, cancel_fn):
                 m = y.shape[-1]
+                energy_out += np.einsum("qcn,qcn->q", y, y, dtype=np.float64)
                 x = None
                 if dry is not None:
                     x = dry.view(0, m).copy()
@@ -222,11 +251,12 @@ def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *,
                 w.abort()
             raise
         res = rows("done", audio_s=frames / sr, which=todo)
-        for r, (_, _, w) in zip(res, writers):
+        for r, (qi, resid, w) in zip(res, writers):
             clip = w.clip_note()
             if clip:
                 log.warning("%s", clip)
-            r.note = "\n".join(n for n in (note, clip) if n)
+            quiet = "" if resid else silence_note(qs[qi], w.path.name, energy_out[qi], energy_in[0])
+            r.note = "\n".join(n for n in (note, clip, quiet) if n)
         if done_already:
             res += rows("skipped", "output exists (use --overwrite to replace it)", which=done_already)
         return res

@@ -163,6 +163,21 @@ def test_time_selection_separates_only_that_region_in_place(qtbot, win, sep, son
     np.testing.assert_allclose(stem.audio[:, a:b] + res.audio[:, a:b], x[:, a:b], atol=1e-6)
 
 
+def test_a_near_silent_stem_is_said_so(qtbot, win, song, monkeypatch):
+    """A track that comes out near silent looks like a failure; the status bar says what happened."""
+    import plugin.render as R
+
+    path, x = song
+    open_song(qtbot, win, path)
+    (stem,) = run_query(qtbot, win, "bass", keyboard=False)
+    assert R.NEAR_SILENT not in win.statusBar().currentMessage()  # the tiny test model's stem is not quiet
+    level = 10 * np.log10(np.sum(stem.audio.astype(np.float64) ** 2) / np.sum(x.astype(np.float64) ** 2))
+    monkeypatch.setattr(R, "NEAR_SILENT_DB", level + 1.0)
+    run_query(qtbot, win, "bass", keyboard=False)
+    msg = win.statusBar().currentMessage()
+    assert f"near silent ({level:.0f} dB re the source)" in msg and "“bass”" in msg
+
+
 def test_query_field_suggests_instruments_and_remembers_history(qtbot, win, song):
     q = win.panel.query
     for name in ("bass", "bass guitar", "drums", "piano", "acoustic guitar", "vocals", "synth pad", "saxophone"):

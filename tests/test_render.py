@@ -255,6 +255,32 @@ def test_clipped_stems_are_reported(songs, tmp_path, text_bundle, capsys):
     assert "--bit-depth 32f" in err
 
 
+def test_near_silent_stems_are_reported(songs, tmp_path, text_bundle, capsys, monkeypatch):
+    """A stem far below its input gets a note with its level, so nobody has to open a silent file to
+    learn that the model did not find the instrument; residuals and louder stems get none."""
+    import plugin.render as R
+
+    folder, a, _ = songs
+    out = tmp_path / "out"
+    rc, err = run([a, "-q", "bass", "-q", "drums", "--residual", "-o", out, "--bundle", text_bundle,
+                   "--bit-depth", "32f"], capsys)
+    assert rc == 0 and R.NEAR_SILENT not in err
+    x, _ = sf.read(str(a), dtype="float64")
+    level = {}
+    for q in ("bass", "drums"):
+        y, _ = sf.read(str(out / "a song" / f"{q}.wav"), dtype="float64")
+        level[q] = 10 * np.log10(np.sum(y ** 2) / np.sum(x ** 2))
+    # a threshold between the two stems' levels: only the quieter one is reported, with its level
+    quiet, loud = sorted(level, key=level.get)
+    assert level[loud] - level[quiet] > 0.2  # the premise
+    monkeypatch.setattr(R, "NEAR_SILENT_DB", (level[quiet] + level[loud]) / 2)
+    rc, err = run([a, "-q", "bass", "-q", "drums", "--residual", "-o", out, "--bundle", text_bundle,
+                   "--bit-depth", "32f", "--overwrite"], capsys)
+    assert rc == 0, err
+    assert f"note: {quiet}.wav: near silent ({level[quiet]:.0f} dB re the input)" in err
+    assert err.count(R.NEAR_SILENT) == 1
+
+
 def test_flac_float_is_refused(songs, tmp_path, text_bundle, capsys):
     rc, err = run([songs[1], "-q", "bass", "-o", tmp_path / "o", "--format", "flac", "--bit-depth", "32f",
                    "--bundle", text_bundle], capsys)
