@@ -64,12 +64,14 @@ def loss_history(training: dict) -> str:
     """One sentence per training invocation (``phases`` in the checkpoint's state)."""
     phases = []
     for p in json.loads(training.get("phases") or "[]"):  # a resumed run with the same loss and lr is one phase
-        if not phases or (p["loss"], p["lr"]) != (phases[-1]["loss"], phases[-1]["lr"]):
+        key = lambda q: (q["loss"], q["lr"], q.get("absent_weight"))  # noqa: E731
+        if not phases or key(p) != key(phases[-1]):
             phases.append(p)
     if not phases:
         return LOSS_TEXT["mixed"] + "."
     end = [p["from_step"] for p in phases[1:]] + [training.get("steps")]
     parts = [f"steps {p['from_step']}-{e}: {LOSS_TEXT.get(p['loss'], p['loss'])}, peak lr {p['lr']:g}"
+             + (f", absent queries x{p['absent_weight']:g}" if p.get("absent_weight", 0.5) != 0.5 else "")
              for p, e in zip(phases, end)]
     return "; ".join(parts) + "."
 

@@ -133,8 +133,8 @@ def test_training_loop_reduces_the_loss(tmp_path):
     # --init starts a new folder from a checkpoint (fine-tuning with another loss); the step count carries on
     ck_steps = json.loads(torch.load(out / "last.pt", weights_only=True)["state"])["step"]
     args3 = parse_args(["--minutes", "0.05", "--out", str(tmp_path / "ft"), "--init", str(out / "last.pt"),
-                        "--pool", str(pool_dir), "--clips", "2", "--batch", "4", "--seconds", "1.0", "--loss", "sisdr",
-                        "--threads", "1", "--eval-every", "1000", "--valid-n", "4"])
+                        "--pool", str(pool_dir), "--clips", "2", "--batch", "4", "--seconds", "1.0", "--loss", "sisdr_level",
+                        "--absent-weight", "1.0", "--threads", "1", "--eval-every", "1000", "--valid-n", "4"])
     train(args3, bank=bank)
     assert json.loads((tmp_path / "ft" / "summary.json").read_text())["steps"] > ck_steps
     with pytest.raises(SystemExit, match="--resume"):
@@ -143,10 +143,11 @@ def test_training_loop_reduces_the_loss(tmp_path):
     from export.default_bundle import loss_history
 
     state = json.loads(torch.load(tmp_path / "ft" / "last.pt", weights_only=True)["state"])
-    assert [p["loss"] for p in state["phases"]] == ["mixed", "mixed", "sisdr"]
+    assert [p["loss"] for p in state["phases"]] == ["mixed", "mixed", "sisdr_level"]
     assert state["phases"][2]["from_step"] == ck_steps
     text = loss_history({"phases": json.dumps(state["phases"]), "steps": state["step"]})
-    assert f"steps {ck_steps}-{state['step']}: thresholded negative SI-SDR" in text
+    assert f"steps {ck_steps}-{state['step']}: thresholded negative SI-SDR + 1 dB per dB" in text
+    assert text.endswith("absent queries x1.") and text.count("absent queries") == 1
     assert text.startswith("steps 0-") and text.count("peak lr") == 2  # the resumed run merges with the first
     # the same loss on one fixed batch goes down: the loop learns
     torch.manual_seed(0)
@@ -205,6 +206,19 @@ def test_sisdr_level_loss_charges_for_muted_answers():
     # absent queries are scored as in the SNR loss
     silent = torch.zeros_like(s)
     assert float(sisdr_level_loss(0.1 * mix, silent, mix)) == pytest.approx(float(sdr_loss(0.1 * mix, silent, mix)))
+
+
+def test_best_checkpoint_score_penalises_muted_answers_and_loud_absent_ones():
+    from export.train import selection_score
+
+    # level errors within 3 dB and absent output under -15 dB cost nothing
+    assert selection_score(4.0, [-2.9, 1.0], [-30.0]) == 4.0
+    # the step-33500 model's pattern: higher SI-SDRi, answers ~30 dB too quiet -> ranked below
+    muted = selection_score(4.7, [-30.0, -33.0], [-40.0])
+    assert muted == pytest.approx(4.7 - 0.5 * (27 + 30) / 2)
+    assert muted < selection_score(4.2, [-1.0, 0.5], [-16.0])
+    # absent output above the -15 dB target costs half a dB per dB
+    assert selection_score(4.0, [0.0], [-11.0]) == pytest.approx(2.0)
 
 
 def test_evaluate_reports_answers_at_the_wrong_level(tmp_path):
