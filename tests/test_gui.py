@@ -197,12 +197,13 @@ def test_empty_query_or_no_audio_gives_a_message_not_a_task(qtbot, win, song):
     assert win.separate("bass") is None  # nothing open yet
     assert "Open an audio file" in win.statusBar().currentMessage()
     open_song(qtbot, win, song[0])
+    wait_idle(qtbot, win)  # the load task leaves the list just after sessionLoaded
     assert win.separate("   ") is None
     assert "Type what to extract" in win.statusBar().currentMessage()
     win.state.set_selection(100, 110)  # a few samples
     assert win.separate("bass") is None
     assert "too short" in win.statusBar().currentMessage()
-    assert len(win.session.tracks) == 1 and not win.tasks.tasks
+    assert len(win.session.tracks) == 1 and not win.tasks.tasks, [(t.kind, t.label) for t in win.tasks.tasks]
 
 
 # ------------------------------------------------------------------------------------------------
