@@ -64,7 +64,7 @@ def loss_history(training: dict) -> str:
     """One sentence per training invocation (``phases`` in the checkpoint's state)."""
     phases = []
     for p in json.loads(training.get("phases") or "[]"):  # a resumed run with the same loss and lr is one phase
-        key = lambda q: (q["loss"], q["lr"], q.get("absent_weight"))  # noqa: E731
+        key = lambda q: (q["loss"], q["lr"], q.get("absent_weight"), q.get("absent_p"))  # noqa: E731
         if not phases or key(p) != key(phases[-1]):
             phases.append(p)
     if not phases:
@@ -72,6 +72,7 @@ def loss_history(training: dict) -> str:
     end = [p["from_step"] for p in phases[1:]] + [training.get("steps")]
     parts = [f"steps {p['from_step']}-{e}: {LOSS_TEXT.get(p['loss'], p['loss'])}, peak lr {p['lr']:g}"
              + (f", absent queries x{p['absent_weight']:g}" if p.get("absent_weight", 0.5) != 0.5 else "")
+             + (f" in {p['absent_p']:.0%} of examples" if p.get("absent_p", 0.12) != 0.12 else "")
              for p, e in zip(phases, end)]
     return "; ".join(parts) + "."
 

@@ -352,7 +352,7 @@ def train(args, bank: Optional["PhraseBank"] = None) -> Path:
     state["planned_min"] = state["elapsed_min"] + args.minutes
     # what each invocation trained with (the model card lists it)
     state.setdefault("phases", []).append({"loss": args.loss, "lr": args.lr, "absent_weight": args.absent_weight,
-                                           "from_step": state["step"],
+                                           "absent_p": args.absent_p, "from_step": state["step"],
                                            "from_min": round(state["elapsed_min"], 1), "minutes": args.minutes})
     model.to(device)
     if device.type == "cpu":
