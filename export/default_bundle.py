@@ -62,17 +62,21 @@ LOSS_TEXT = {
 
 def loss_history(training: dict) -> str:
     """One sentence per training invocation (``phases`` in the checkpoint's state)."""
+    from .train import ABSENT_P, ABSENT_WEIGHT
+
+    def setting(q):  # phases recorded before the absent settings were default ones
+        return q["loss"], q["lr"], q.get("absent_weight", ABSENT_WEIGHT), q.get("absent_p", ABSENT_P)
+
     phases = []
-    for p in json.loads(training.get("phases") or "[]"):  # a resumed run with the same loss and lr is one phase
-        key = lambda q: (q["loss"], q["lr"], q.get("absent_weight"), q.get("absent_p"))  # noqa: E731
-        if not phases or key(p) != key(phases[-1]):
+    for p in json.loads(training.get("phases") or "[]"):  # a resumed run with the same settings is one phase
+        if not phases or setting(p) != setting(phases[-1]):
             phases.append(p)
     if not phases:
         return LOSS_TEXT["mixed"] + "."
     end = [p["from_step"] for p in phases[1:]] + [training.get("steps")]
     parts = [f"steps {p['from_step']}-{e}: {LOSS_TEXT.get(p['loss'], p['loss'])}, peak lr {p['lr']:g}"
-             + (f", absent queries x{p['absent_weight']:g}" if p.get("absent_weight", 0.5) != 0.5 else "")
-             + (f" in {p['absent_p']:.0%} of examples" if p.get("absent_p", 0.12) != 0.12 else "")
+             + (f", absent queries x{setting(p)[2]:g}" if setting(p)[2] != ABSENT_WEIGHT else "")
+             + (f" in {setting(p)[3]:.0%} of examples" if setting(p)[3] != ABSENT_P else "")
              for p, e in zip(phases, end)]
     return "; ".join(parts) + "."
 

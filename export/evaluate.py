@@ -23,10 +23,7 @@ from typing import Dict
 import numpy as np
 
 from . import data as D
-from .metrics import energy_db_rel, level_error_db, sdr, si_sdr
-
-
-MUTED_DB = -10.0  # an answer this far below the true stem's level counts as muted
+from .metrics import energy_db_rel, level_error_db, muted_share, sdr, si_sdr
 
 
 def make_test_mixtures(pool: Dict[str, np.ndarray], per_family: int, seconds: float, seed: int):
@@ -81,7 +78,7 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
             print(f"  {k + 1}/{len(mixes)} mixtures", file=sys.stderr, flush=True)
     fams = {f: {k: float(np.median(v) if k == "level_db" else np.mean(v)) for k, v in r.items()} for f, r in per.items()}
     for f, r in per.items():
-        fams[f]["muted"] = float(np.mean(np.array(r["level_db"]) < MUTED_DB))
+        fams[f]["muted"] = muted_share(r["level_db"])
     summary = {k: float(np.mean([fams[f][k] for f in fams]))
                for k in ("sdri", "si_sdri", "absent_db", "heldout_si_sdri", "level_db", "muted")}
     summary["worst_family"] = min(fams, key=lambda f: fams[f]["si_sdri"])

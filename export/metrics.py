@@ -40,7 +40,16 @@ def energy_db_rel(est: np.ndarray, mix: np.ndarray) -> float:
     return float(10 * np.log10((e + EPS) / (m + EPS)))
 
 
+MUTED_DB = -10.0  # an answer this far below the true stem's level counts as muted
+
+
 def level_error_db(ref: np.ndarray, est: np.ndarray) -> float:
     """Energy of ``est`` relative to the true stem ``ref`` in dB: 0 at the right level, -30 for an
     answer 30 dB too quiet. SI-SDR is blind to it; a musician is not."""
     return energy_db_rel(est, ref)
+
+
+def muted_share(level_errors) -> float:
+    """Share of answers more than 10 dB (MUTED_DB) below their true stems (nan for none)."""
+    lv = np.asarray(level_errors, np.float64)
+    return float(np.mean(lv < MUTED_DB)) if lv.size else float("nan")

@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data as D
-from .metrics import energy_db_rel, level_error_db, si_sdr
+from .metrics import energy_db_rel, level_error_db, muted_share, si_sdr
 from .resunet import ResUNet30, ResUNetConfig, count_parameters, separate_waveform
 
 log = logging.getLogger("export.train")
@@ -47,9 +47,9 @@ TEXT_DIM = 384
 SNR_TAU = 1e-3  # soft ceiling of the per-example SNR loss (~30 dB above the target)
 ABSENT_TAU = 10 ** (-25 / 10)  # absent queries: penalise output energy above -25 dB re the mixture
 ABSENT_WEIGHT = 0.5
+ABSENT_P = 0.12  # default share of training examples whose query is absent from the mix
 LEVEL_WEIGHT = 1.0  # sisdr_level: dB of loss per dB the output's level misses the stem's
 LEVEL_FLOOR = 1e-4  # level error saturates 40 dB below the stem
-MUTED_DB = -10.0  # validation: an answer this far below the stem's level counts as muted
 SCORE = "score: SI-SDRi - level and absent penalties"  # how best.pt is chosen (see selection_score)
 
 
@@ -87,6 +87,12 @@ def _neg_snr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(err + SNR_TAU * sig + 1e-10) - 10 * torch.log10(sig + 1e-10)
 
 
+def _neg_si_sdr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Per example -SI-SDR in dB (the reference optimally scaled), soft-capped like :func:`_neg_snr`."""
+    alpha = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + 1e-10)
+    return _neg_snr(est, alpha * ref)
+
+
 def _absent_term(est: torch.Tensor, mix: torch.Tensor, weight: float = ABSENT_WEIGHT) -> torch.Tensor:
     """Per example output energy above -25 dB re the mixture, in dB, times ``weight`` (half by default)."""
     floor = ABSENT_TAU * mix.pow(2).sum(-1) + 1e-10
@@ -113,9 +119,7 @@ def sisdr_loss(est: torch.Tensor, ref: torch.Tensor, mix: torch.Tensor, absent_w
     answer in SNR (SDRi rewards it) but worth 0 dB of SI-SDRi. The step-8500 model trained mostly on
     magnitudes and SNR shows that pattern (SDRi 6.2 dB, SI-SDRi 2.6 dB).
     """
-    alpha = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + 1e-10)
-    neg_si = _neg_snr(est, alpha * ref)
-    present_term = neg_si + 0.1 * _neg_snr(est, ref)
+    present_term = _neg_si_sdr(est, ref) + 0.1 * _neg_snr(est, ref)
     return torch.where(_present(ref, mix), present_term, _absent_term(est, mix, absent_weight)).mean()
 
 
@@ -142,10 +146,8 @@ def sisdr_level_loss(est: torch.Tensor, ref: torch.Tensor, mix: torch.Tensor,
     mix (target <= -15); w = 1 (``--absent-weight``) barely moved that, w = 1 with absent queries in
     25 % of the examples (``--absent-p 0.25``, 12 % before) brought it to about -15 dB.
     """
-    alpha = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + 1e-10)
-    neg_si = _neg_snr(est, alpha * ref)
     lvl = _level_error_db(est, ref)
-    present_term = neg_si + LEVEL_WEIGHT * (torch.sqrt(lvl * lvl + 1.0) - 1.0)
+    present_term = _neg_si_sdr(est, ref) + LEVEL_WEIGHT * (torch.sqrt(lvl * lvl + 1.0) - 1.0)
     return torch.where(_present(ref, mix), present_term, _absent_term(est, mix, absent_weight)).mean()
 
 
@@ -262,7 +264,7 @@ def evaluate_model(model: DefaultModel, examples, bank: PhraseBank, batch: int =
     si = float(np.mean(gains)) if gains else float("nan")
     return {"si_sdri": si, "absent_db": float(np.mean(absent)) if absent else float("nan"), "n": len(examples),
             "level_db": float(np.median(lv)) if levels else float("nan"),
-            "muted": float(np.mean(lv < MUTED_DB)) if levels else float("nan"),
+            "muted": muted_share(lv),
             "score": selection_score(si, lv, absent)}
 
 
@@ -470,7 +472,7 @@ def parse_args(argv=None):
     p.add_argument("--arch", default=None, help="JSON overrides of the architecture (new runs only)")
     p.add_argument("--min-stems", type=int, default=2)
     p.add_argument("--max-stems", type=int, default=5)
-    p.add_argument("--absent-p", type=float, default=0.12)
+    p.add_argument("--absent-p", type=float, default=ABSENT_P)
     p.add_argument("--absent-weight", type=float, default=ABSENT_WEIGHT,
                    help="dB of loss per dB of output above -25 dB re the mix for an absent instrument "
                         "(snr, sisdr, sisdr_level losses)")
