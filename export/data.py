@@ -98,6 +98,27 @@ FAMILIES: Dict[str, Family] = {f.name: f for f in [
 ]}
 FAMILY_NAMES = list(FAMILIES)
 
+# Families a listener (and the model) confuses: same register and envelope, or the same section.
+# A "hard" absent query names a neighbour of an instrument that IS in the mix, e.g. "saxophone" over
+# brass; uniform absent queries are mostly easy ("drums" over strings) and left the model answering
+# a neighbour's query with the neighbour at -8..-12 dB.
+NEIGHBOURS: Dict[str, Tuple[str, ...]] = {
+    "piano": ("organ", "synth pad", "acoustic guitar", "electric guitar"),
+    "acoustic guitar": ("electric guitar", "piano"),
+    "electric guitar": ("acoustic guitar", "synth lead", "organ"),
+    "bass": ("cello",),
+    "drums": (),
+    "strings": ("cello", "synth pad", "organ"),
+    "cello": ("strings", "bass"),
+    "brass": ("saxophone", "woodwinds", "synth lead"),
+    "saxophone": ("brass", "woodwinds", "voice"),
+    "woodwinds": ("saxophone", "brass", "synth lead"),
+    "organ": ("piano", "synth pad", "strings"),
+    "synth pad": ("strings", "organ", "piano"),
+    "synth lead": ("woodwinds", "brass", "electric guitar", "voice"),
+    "voice": ("saxophone", "synth lead"),
+}
+
 # Playable ranges of GM programs whose family register would leave them silent or out of character.
 PROGRAM_REGISTER = {
     70: (34, 72), 71: (50, 91), 68: (58, 91), 72: (74, 102), 73: (60, 96), 74: (60, 96), 75: (55, 93),
@@ -708,17 +729,20 @@ class MixSampler:
     """Random mixtures of 2-5 stems with AudioSep-style loudness augmentation.
 
     Each stem gets a random loudness in ``loudness_db``; with probability ``absent_p`` the query is
-    a family not in the mix and the target is silence.
+    a family not in the mix and the target is silence. A share ``hard_p`` of those absent queries
+    names a neighbour (``NEIGHBOURS``) of an instrument in the mix when one is free.
     """
 
     def __init__(self, pool: Dict[str, np.ndarray], seconds: float, seed: int, min_stems: int = 2,
-                 max_stems: int = 5, absent_p: float = 0.12, loudness_db=(-28.0, -12.0)):
+                 max_stems: int = 5, absent_p: float = 0.12, loudness_db=(-28.0, -12.0),
+                 hard_p: float = 0.0):
         self.pool = pool
         self.families = [f for f in FAMILY_NAMES if f in pool]
         self.n = int(seconds * SR)
         self.rng = np.random.default_rng(seed)
         self.min_stems, self.max_stems = min_stems, max_stems
         self.absent_p = absent_p
+        self.hard_p = hard_p
         self.loudness_db = loudness_db
 
     def _crop(self, fam: str) -> np.ndarray:
@@ -740,7 +764,12 @@ class MixSampler:
         peak = float(np.abs(mix).max())
         scale = 0.95 / peak if peak > 0.95 else 1.0
         if self.rng.random() < self.absent_p and len(present) < len(self.families):
-            fam = str(self.rng.choice([f for f in self.families if f not in present]))
+            free = [f for f in self.families if f not in present]
+            near = sorted({n for p in present for n in NEIGHBOURS.get(p, ()) if n in free})
+            # no extra draw when hard negatives are off: older runs and validation keep their mixes
+            if self.hard_p > 0 and near and self.rng.random() < self.hard_p:
+                free = near
+            fam = str(self.rng.choice(free))
             target = np.zeros(self.n, np.float32)
         else:
             i = int(self.rng.integers(len(present)))

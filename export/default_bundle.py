@@ -65,7 +65,8 @@ def loss_history(training: dict) -> str:
     from .train import ABSENT_P, ABSENT_WEIGHT
 
     def setting(q):  # phases recorded before the absent settings were default ones
-        return q["loss"], q["lr"], q.get("absent_weight", ABSENT_WEIGHT), q.get("absent_p", ABSENT_P)
+        return (q["loss"], q["lr"], q.get("absent_weight", ABSENT_WEIGHT), q.get("absent_p", ABSENT_P),
+                q.get("hard_negatives", 0.0))
 
     phases = []
     for p in json.loads(training.get("phases") or "[]"):  # a resumed run with the same settings is one phase
@@ -77,6 +78,7 @@ def loss_history(training: dict) -> str:
     parts = [f"steps {p['from_step']}-{e}: {LOSS_TEXT.get(p['loss'], p['loss'])}, peak lr {p['lr']:g}"
              + (f", absent queries x{setting(p)[2]:g}" if setting(p)[2] != ABSENT_WEIGHT else "")
              + (f" in {setting(p)[3]:.0%} of examples" if setting(p)[3] != ABSENT_P else "")
+             + (f", {setting(p)[4]:.0%} of them a neighbour of an instrument in the mix" if setting(p)[4] else "")
              for p, e in zip(phases, end)]
     return "; ".join(parts) + "."
 

@@ -100,6 +100,28 @@ def test_mix_sampler_is_balanced_and_has_absent_queries(tmp_path):
     assert min(counts.values()) > 60 and max(counts.values()) < 150  # ~100 each
 
 
+def test_hard_negatives_name_a_neighbour_of_an_instrument_in_the_mix(tmp_path):
+    pool = D.load_pool(synthetic_pool(tmp_path, "train"), "train")
+    assert set(D.NEIGHBOURS) == set(D.FAMILY_NAMES)
+    assert all(n in D.FAMILIES and n != f for f, ns in D.NEIGHBOURS.items() for n in ns)
+
+    def neighbour_share(hard_p):
+        s = D.MixSampler(pool, 1.0, seed=5, absent_p=1.0, max_stems=2, hard_p=hard_p)
+        hits = n = 0
+        for _ in range(300):
+            ex = s.sample()
+            assert ex.family not in ex.present and not np.any(ex.target)
+            free = [f for f in D.FAMILY_NAMES if f not in ex.present]
+            if any(x in free for p in ex.present for x in D.NEIGHBOURS[p]):
+                n += 1
+                hits += any(ex.family in D.NEIGHBOURS[p] for p in ex.present)
+        return hits / n
+
+    assert neighbour_share(1.0) == 1.0
+    assert neighbour_share(0.0) < 0.6  # uniform over the 12 free families: ~0.3
+    assert D.MixSampler(pool, 1.0, seed=9).hard_p == 0.0  # off unless training asks (validation mixes unchanged)
+
+
 def test_training_loop_reduces_the_loss(tmp_path):
     from export.train import LOSSES, DefaultModel, ResUNetConfig, make_batch, parse_args, train
 
@@ -134,7 +156,8 @@ def test_training_loop_reduces_the_loss(tmp_path):
     ck_steps = json.loads(torch.load(out / "last.pt", weights_only=True)["state"])["step"]
     args3 = parse_args(["--minutes", "0.05", "--out", str(tmp_path / "ft"), "--init", str(out / "last.pt"),
                         "--pool", str(pool_dir), "--clips", "2", "--batch", "4", "--seconds", "1.0", "--loss", "sisdr_level",
-                        "--absent-weight", "1.0", "--threads", "1", "--eval-every", "1000", "--valid-n", "4"])
+                        "--absent-weight", "1.0", "--hard-negatives", "0.5", "--threads", "1", "--eval-every", "1000",
+                        "--valid-n", "4"])
     train(args3, bank=bank)
     assert json.loads((tmp_path / "ft" / "summary.json").read_text())["steps"] > ck_steps
     with pytest.raises(SystemExit, match="--resume"):
@@ -147,7 +170,8 @@ def test_training_loop_reduces_the_loss(tmp_path):
     assert state["phases"][2]["from_step"] == ck_steps
     text = loss_history({"phases": json.dumps(state["phases"]), "steps": state["step"]})
     assert f"steps {ck_steps}-{state['step']}: thresholded negative SI-SDR + 1 dB per dB" in text
-    assert text.endswith("absent queries x1.") and text.count("absent queries") == 1
+    assert text.endswith("absent queries x1, 50% of them a neighbour of an instrument in the mix.")
+    assert text.count("absent queries") == 1 and text.count("neighbour") == 1
     assert text.startswith("steps 0-") and text.count("peak lr") == 2  # the resumed run merges with the first
     # the same loss on one fixed batch goes down: the loop learns
     torch.manual_seed(0)
