@@ -29,7 +29,7 @@ import numpy as np
 from .audio import as_channels, check_rate
 from .errors import AudioError, SepBoardError
 from .separator import (DEFAULT_BLOCK_SECONDS, DEFAULT_CONTEXT_SECONDS, BlockEngine, Separator, _Buffer,
-                        _ResampleStream, model_delay_at, rate_ratio)
+                        _ResampleStream, model_delay_at, model_length, rate_ratio)
 
 RESAMPLE_QUALITY = "HQ"
 log = logging.getLogger("sepboard")
@@ -112,6 +112,7 @@ class SeparationEffect:
             "dry": _Buffer(channels),
             "latency": latency,
             "emitted": 0,
+            "pushed": 0,  # host samples given to the engine (after any skipped lead-in)
         }
         # A stream that starts with `lead_in` samples of silence inserted by upstream delay (a Chain) is
         # processed from its real start instead, so the block grid sits where it does for the whole
@@ -132,6 +133,7 @@ class SeparationEffect:
             k = min(st["skip"], n)
             proc = x[:, k:]
             st["skip"] -= k
+        st["pushed"] += proc.shape[-1]
         xm = st["in_rs"](proc) if st["in_rs"] is not None else proc
         ym = st["engine"].push(xm)[0]
         if st["post_delay"]:  # after the engine, so its block grid matches Separator.separate's
@@ -167,6 +169,7 @@ class SeparationEffect:
             self.reset()
             self._start(sr, x.shape[0])
             latency = self._state["latency"]
+            self._end_signal(x.shape[-1])
             y = self._stream(np.concatenate([x, np.zeros((x.shape[0], latency), np.float32)], axis=-1))[:, latency:]
             self.reset()
         else:
@@ -184,9 +187,15 @@ class SeparationEffect:
         """End a stream: the last ``latency_samples`` of output (the input followed by silence), then reset."""
         if self._state is None:
             raise SepBoardError("nothing to flush: the effect has not been fed a stream")
+        self._end_signal(self._state["pushed"])
         y = self._stream(np.zeros((self._channels, self._state["latency"]), np.float32))
         self.reset()
         return y
+
+    def _end_signal(self, n_host: int) -> None:
+        """The input ends after ``n_host`` samples given to the engine: its last block then reflects at
+        the end like ``Separator.separate`` (block-wise or whole clip) instead of seeing the flush."""
+        self._state["engine"].end_signal(model_length(n_host, self._sr, self.separator.sample_rate))
 
     def __repr__(self) -> str:
         what = "residual" if self.residual else "stem"
@@ -224,6 +233,8 @@ class Chain(list):
         self._pb_latency = 0
         self._sr = None
         self._warned = set()
+        self._streamed = 0  # input samples of the current stream
+        self._leads: List[int] = []  # silence each segment sees at the start of the current stream
         for p in self:
             self._check(p)
 
@@ -286,6 +297,8 @@ class Chain(list):
             s.reset()
         self._sr = None
         self._warned = set()
+        self._streamed = 0  # input samples of the current stream
+        self._leads: List[int] = []  # silence each segment sees at the start of the current stream
 
     def latency_at(self, sample_rate) -> int:
         """Streaming latency at ``sample_rate`` before any pedalboard plugin held back more than ``holdback``."""
@@ -317,7 +330,9 @@ class Chain(list):
         if self._sr is None:
             self._sr = sr
             lead = 0  # silence our effects will see at the start of this stream
-            for seg in self._segments:
+            self._leads = [0] * len(self._segments)
+            for i, seg in enumerate(self._segments):
+                self._leads[i] = lead
                 if _is_pedalboard_plugin(seg):
                     lead += self.holdback
                 elif isinstance(seg, SeparationEffect):
@@ -329,7 +344,17 @@ class Chain(list):
         elif sr != self._sr:
             raise AudioError(f"stream rate changed from {self._sr} to {sr} Hz; call reset() first")
         self._channels = x.shape[0]
+        self._streamed += x.shape[-1]
         return self._run_stream(x, sr, buffer_size, mono)
+
+    def _end_signal(self, n: int) -> None:
+        """The stream's input ends after ``n`` samples: tell every effect inside, in its own coordinates
+        (an effect skips its lead-in, so it counts from the input's first sample; a nested chain does not)."""
+        for seg, lead in zip(self._segments, self._leads):
+            if isinstance(seg, SeparationEffect) and seg._state is not None:
+                seg._end_signal(n)
+            elif isinstance(seg, Chain) and seg._sr is not None:
+                seg._end_signal(n + lead)
 
     def _run_stream(self, x, sr, buffer_size, mono, flushing: bool = False):
         y = x
@@ -375,6 +400,7 @@ class Chain(list):
         if self._sr is None:
             raise SepBoardError("nothing to flush: the chain has not been fed a stream")
         n = self.latency_samples
+        self._end_signal(self._streamed)
         y = self._run_stream(np.zeros((self._channels, n), np.float32), self._sr, buffer_size, False, flushing=True)
         self.reset()
         return y

@@ -262,15 +262,30 @@ class BlockEngine:
         self.n_out = 0
         self.segments_done = 0
         self.segments_skipped = 0
+        self.end = None  # input position where the signal ends, once known (end_signal)
+
+    def end_signal(self, at: Optional[int] = None) -> None:
+        """The signal ends at input position ``at`` (default: everything pushed so far); push silence
+        afterwards to flush. Segments that reach past the end are then computed on the signal alone, so
+        their STFT reflects at its last sample exactly as the whole clip's does, instead of seeing the
+        flushing silence (which made the file's last second differ from the whole clip by up to ~8 dB
+        more than the body). A segment already computed keeps what it saw; none reaches past ``at`` as
+        long as ``at`` is set before ``right`` samples past it have been pushed."""
+        self.end = self.n_in if at is None else int(at)
 
     def _span(self, k: int):
         """(first input position, length) of segment k. Segment 0 starts at the signal's first sample
         without left context, exactly like the whole clip (same STFT edge, same first frames); it is
         ready as early as the others (it ends ``right`` after its centre)."""
         p = self.plan
-        if k == 0:
-            return 0, p.centre + p.right
-        return k * p.centre - p.left, p.window
+        start, length = (0, p.centre + p.right) if k == 0 else (k * p.centre - p.left, p.window)
+        if self.end is not None:
+            length = max(0, min(length, self.end - start))
+        return start, length
+
+    def _past_end(self, k: int) -> bool:
+        """Segment k writes only output positions at or after the signal's end."""
+        return self.end is not None and k * self.plan.centre >= self.end
 
     def _silent(self, k: int) -> bool:
         """True when every sample the centre (and fade) of segment k can see is exactly zero: then
@@ -286,18 +301,19 @@ class BlockEngine:
         need = max(ks) * p.centre + p.centre + p.fade - self.acc_start
         if len(self.acc) < need:
             self.acc.extend_zeros(need - len(self.acc))
-        silent = [k for k in ks if self._silent(k)]
+        silent = [k for k in ks if self._past_end(k) or self._silent(k)]
         ks = [k for k in ks if k not in silent]
         self.segments_skipped += len(silent)
         if not ks:
             return
-        for group in ([k for k in ks if k == 0], [k for k in ks if k > 0]):  # segment 0 is shorter: on its own
-            if not group:
-                continue
-            length = self._span(group[0])[1]
+        lengths = sorted({self._span(k)[1] for k in ks})  # segment 0 and the one cut at the end are shorter
+        for length in lengths:
+            group = [k for k in ks if self._span(k)[1] == length]
             x = np.stack([self.inp.view(self._span(k)[0] - self.inp_start, length) for k in group])
             y = self.core.separate(x.reshape(len(group) * self.c, length), self.conds)
             y = y.reshape(self.q, len(group), self.c, length)
+            if length < p.window:  # segment 0, or cut at the signal's end: nothing after it
+                y = np.concatenate([y, np.zeros(y.shape[:-1] + (p.window - length,), np.float32)], axis=-1)
             for j, k in enumerate(group):
                 start = k * p.centre  # centre start (input position)
                 off = start - self._span(k)[0]
@@ -340,6 +356,15 @@ class BlockEngine:
             self.acc_start = hi
         self.n_out = self.n_in
         return out.reshape(self.q, self.c, -1)
+
+
+def model_length(n: int, sr, sr_m) -> int:
+    """Samples that ``n`` samples at ``sr`` become at ``sr_m`` in a whole-signal soxr resample
+    (``plugin.audio.resample``): n * sr_m / sr rounded half up."""
+    if sr == sr_m:
+        return int(n)
+    num, den = rate_ratio(sr_m, sr)
+    return (2 * n * num + den) // (2 * den)
 
 
 def rate_ratio(a, b):
@@ -587,6 +612,7 @@ class Separator:
             y = through(xm, False)
             if y.shape[-1]:
                 yield y
+        eng.end_signal(model_length(n_total, sr, sr_m))  # the last segment reflects at the end, as the whole clip does
         # Flush with silence (not the resampler's end-of-stream mode), exactly as the streaming effect
         # does, until every output sample is out.
         zeros = np.zeros((channels, max(1024, int(0.25 * sr))), np.float32)
