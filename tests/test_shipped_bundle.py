@@ -34,11 +34,11 @@ needs_test_soundfont = pytest.mark.skipif(not TEST_SF, reason="FluidSynth or the
 # them). Thresholds: at least MARGIN_DB below the measured value and clearly above 0 dB; absent
 # output at most MARGIN_DB above the measured level and well below the mix.
 MARGIN_DB = 3.0
-# plugin/bundles/default built from runs/ft4/best.pt (step 40000); per bass mix 22.12, -2.56, 17.17, 4.09 dB;
-# answer levels (bass, piano per mix) -0.3 -2.6 -4.2 -4.9 -0.2 -5.3 -1.8 -2.5 dB; absent drums per mix
-# -36.4 -39.4 -26.5 -20.2 dB. (The step-33500 model answered "piano" 39-41 dB too quiet here.)
-MIX_MEASURED = {"bass_si_sdri": 10.21, "absent_db": -30.63, "drums_si_sdri": 12.70, "piano_si_sdri": 5.84,
-                "worst_level_db": 5.35}
+# plugin/bundles/default built from runs/ft5/best.pt (step 42000); per bass mix 20.72, -1.43, 17.34, 4.41 dB;
+# answer levels (bass, piano per mix) -0.3 -1.8 -3.6 -4.1 -0.2 -4.1 -1.6 -2.2 dB; absent drums per mix
+# -33.1 -38.4 -26.8 -34.4 dB. (The step-33500 model answered "piano" 39-41 dB too quiet here.)
+MIX_MEASURED = {"bass_si_sdri": 10.26, "absent_db": -33.21, "drums_si_sdri": 12.81, "piano_si_sdri": 6.49,
+                "worst_level_db": 4.07}
 BASS_SEEDS = (0, 1, 2, 3)
 BASS_MIX = (("bass", 33, -16.0), ("piano", 0, -20.0), ("brass", 56, -20.0))
 DRUM_MIX = (("bass", 33, -16.0), ("drums", 0, -18.0), ("piano", 0, -20.0))
