@@ -133,7 +133,7 @@ def test_block_wise_reproduces_the_whole_clip(sep, emb, block, context):
     like the whole clip, and the segment that reaches the end is cut there, so its STFT reflects at
     the last sample like the whole clip's: block-wise output equals whole-clip output up to ONNX
     Runtime's rounding (-60 dB here; before the grid alignment it was -11 dB), the last second
-    included (while the last segment saw the flushing silence the last second differed by -4.5 dB re its peak)."""
+    included (while the last segment saw the flushing silence the last half second differed by -4.5 dB re its peak)."""
     from export.metrics import si_sdr
 
     x = music_like(10 * 32000 + 777, sr=32000, channels=2, seed=5)  # the end off the hop grid
