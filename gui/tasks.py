@@ -118,6 +118,10 @@ class TaskManager(QObject):
             elif on_done:
                 on_done(result)
 
+        # Leave the running list before any outcome is delivered (slots run in connection order), so
+        # code reacting to the result (or a signal it emits) can start the next task of this kind.
+        for sig in (t.succeeded, t.failed, t.cancelled):
+            sig.connect(lambda *_, t=t: t in self.tasks and self.tasks.remove(t))
         t.succeeded.connect(delivered)
         if on_error:
             t.failed.connect(on_error)

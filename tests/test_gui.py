@@ -163,6 +163,20 @@ def test_time_selection_separates_only_that_region_in_place(qtbot, win, sep, son
     np.testing.assert_allclose(stem.audio[:, a:b] + res.audio[:, a:b], x[:, a:b], atol=1e-6)
 
 
+def test_a_task_has_left_the_running_list_when_its_outcome_arrives(qtbot):
+    """Code reacting to a result may start the next task of the same kind at once (the host refuses
+    a second separation while one runs: this raced when the task left the list only afterwards)."""
+    from gui.tasks import TaskManager
+
+    tm = TaskManager()
+    seen = {}
+    tm.start("ok", lambda progress, cancelled: 1, lambda r: seen.setdefault("done", tm.running("k")), kind="k")
+    tm.start("bad", lambda progress, cancelled: 1 / 0, None, lambda m: seen.setdefault("failed", tm.running("j")),
+             kind="j")
+    qtbot.waitUntil(lambda: len(seen) == 2 and not tm.tasks, timeout=WAIT)
+    assert seen == {"done": [], "failed": []}
+
+
 def test_a_near_silent_stem_is_said_so(qtbot, win, song, monkeypatch):
     """A track that comes out near silent looks like a failure; the status bar says what happened."""
     import plugin.render as R
