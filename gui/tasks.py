@@ -121,7 +121,7 @@ class TaskManager(QObject):
         # Leave the running list before any outcome is delivered (slots run in connection order), so
         # code reacting to the result (or a signal it emits) can start the next task of this kind.
         for sig in (t.succeeded, t.failed, t.cancelled):
-            sig.connect(lambda *_, t=t: t in self.tasks and self.tasks.remove(t))
+            sig.connect(lambda *_, t=t: self._forget(t))
         t.succeeded.connect(delivered)
         if on_error:
             t.failed.connect(on_error)
@@ -133,9 +133,12 @@ class TaskManager(QObject):
         t.start()
         return t
 
-    def _finished(self, t: Task) -> None:
+    def _forget(self, t: Task) -> None:
         if t in self.tasks:
             self.tasks.remove(t)
+
+    def _finished(self, t: Task) -> None:
+        self._forget(t)  # already gone when an outcome was delivered
         self.ended.emit(t)
         t.deleteLater()
 

@@ -210,8 +210,7 @@ def test_query_field_suggests_instruments_and_remembers_history(qtbot, win, song
 def test_empty_query_or_no_audio_gives_a_message_not_a_task(qtbot, win, song):
     assert win.separate("bass") is None  # nothing open yet
     assert "Open an audio file" in win.statusBar().currentMessage()
-    open_song(qtbot, win, song[0])
-    wait_idle(qtbot, win)  # the load task leaves the list just after sessionLoaded
+    open_song(qtbot, win, song[0])  # the load task has left the list when sessionLoaded arrives
     assert win.separate("   ") is None
     assert "Type what to extract" in win.statusBar().currentMessage()
     win.state.set_selection(100, 110)  # a few samples
