@@ -75,11 +75,13 @@ def loss_history(training: dict) -> str:
     if not phases:
         return LOSS_TEXT["mixed"] + "."
     end = [p["from_step"] for p in phases[1:]] + [training.get("steps")]
-    parts = [f"steps {p['from_step']}-{e}: {LOSS_TEXT.get(p['loss'], p['loss'])}, peak lr {p['lr']:g}"
-             + (f", absent queries x{setting(p)[2]:g}" if setting(p)[2] != ABSENT_WEIGHT else "")
-             + (f" in {setting(p)[3]:.0%} of examples" if setting(p)[3] != ABSENT_P else "")
-             + (f", {setting(p)[4]:.0%} of them a neighbour of an instrument in the mix" if setting(p)[4] else "")
-             for p, e in zip(phases, end)]
+    parts = []
+    for p, e in zip(phases, end):
+        loss, lr, weight, share, hard = setting(p)
+        parts.append(f"steps {p['from_step']}-{e}: {LOSS_TEXT.get(loss, loss)}, peak lr {lr:g}"
+                     + (f", absent queries x{weight:g}" if weight != ABSENT_WEIGHT else "")
+                     + (f" in {share:.0%} of examples" if share != ABSENT_P else "")
+                     + (f", {hard:.0%} of them a neighbour of an instrument in the mix" if hard else ""))
     return "; ".join(parts) + "."
 
 

@@ -269,14 +269,16 @@ class BlockEngine:
         afterwards to flush. Segments that reach past the end are then computed on the signal alone, so
         their STFT reflects at its last sample exactly as the whole clip's does, instead of seeing the
         flushing silence (with it, the file's last second differed from the whole clip at -2..-8 dB
-        re its peak, where the body agrees to ONNX Runtime's rounding). A segment already computed keeps what it saw; none reaches past ``at`` as
-        long as ``at`` is set before ``right`` samples past it have been pushed."""
+        re its peak, where the body agrees to ONNX Runtime's rounding). A segment already computed
+        keeps what it saw; none reaches past ``at`` as long as ``at`` is set before ``right`` samples
+        past it have been pushed."""
         self.end = self.n_in if at is None else int(at)
 
     def _span(self, k: int):
         """(first input position, length) of segment k. Segment 0 starts at the signal's first sample
         without left context, exactly like the whole clip (same STFT edge, same first frames); it is
-        ready as early as the others (it ends ``right`` after its centre)."""
+        ready as early as the others (it ends ``right`` after its centre). Once the signal's end is
+        known (:meth:`end_signal`), a segment stops there."""
         p = self.plan
         start, length = (0, p.centre + p.right) if k == 0 else (k * p.centre - p.left, p.window)
         if self.end is not None:
