@@ -85,6 +85,18 @@ def loss_history(training: dict) -> str:
     return "; ".join(parts) + "."
 
 
+def selection_text(training: dict) -> str:
+    """How the shipped checkpoint was chosen, from export.select's --json rows (empty when unknown)."""
+    rows = json.loads(training.get("selection") or "[]")
+    if not rows:
+        return ""
+    others = "; ".join(f"step {r['step']}: score {r['score']:.2f}, SI-SDRi {r['si_sdri']:.2f} dB, absent {r['absent_db']:.1f} dB"
+                       for r in rows)
+    return (f"- Checkpoint: step {training.get('steps')}, chosen by `python -m export.select` on {rows[0]['mixtures']} "
+            f"validation mixtures (training soundfonts, a seed training never drew) among {len(rows)} candidates "
+            f"({others}).")
+
+
 def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
     from .evaluate import markdown
 
@@ -114,6 +126,8 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         f"{training.get('seconds')} s crops; AdamW, warm-up, cosine decay over the last 30 %.",
         "- Loss: " + loss_history(training) + " Absent-instrument queries target silence.",
     ]
+    if training.get("selection"):
+        lines.append(selection_text(training))
     if "recovered_at_step" in training:
         at = training["recovered_at_step"]
         lines += [f"- {f'From step {at}' if at is not None else 'At one point'} training went on from the weights of the previously shipped "
@@ -186,6 +200,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-eval", action="store_true")
     p.add_argument("--int8", action="store_true", help="also write the int8 core (export.quantize) and evaluate it")
     p.add_argument("--summary", help="training summary.json (default: beside the checkpoint)")
+    p.add_argument("--selection", help="export.select --json output that ranked this checkpoint (the card says so)")
     p.add_argument("--hardware", default="2 CPU cores (AMD EPYC), torch 2.13 CPU, bf16 autocast",
                    help="what it trained on, for the model card")
     a = p.parse_args(argv)
@@ -204,6 +219,13 @@ def main(argv=None) -> int:
                 "hardware": a.hardware,
                 "families": json.dumps(D.FAMILY_NAMES), "checkpoint": Path(a.checkpoint).name,
                 "phases": json.dumps(state.get("phases", []))}
+    if a.selection:
+        rows = json.loads(Path(a.selection).read_text())
+        if not any(r.get("step") == state.get("step") for r in rows):
+            print(f"error: {a.selection} does not rank step {state.get('step')} ({a.checkpoint})", file=sys.stderr)
+            return 2
+        training["selection"] = json.dumps([{k: r[k] for k in ("step", "score", "si_sdri", "absent_db", "mixtures")}
+                                            for r in rows])
     if state.get("recovered_from"):  # training went on from weights rebuilt from a bundle (export.recover)
         training["recovered_at_step"] = state.get("recovered_at_step")
     int8 = None

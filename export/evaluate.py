@@ -53,8 +53,11 @@ def make_test_mixtures(pool: Dict[str, np.ndarray], per_family: int, seconds: fl
 
 
 def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, seed: int = 4242,
-             progress=True) -> Dict:
-    pool = D.load_pool(pool_dir, "test")
+             progress=True, split: str = "test", heldout_phrasings: bool = True) -> Dict:
+    """``sep`` is anything with ``separate_many(mix, sr, queries) -> stems`` (a Separator, or
+    export.select's torch wrapper). ``split="valid"`` with ``heldout_phrasings=False`` is the protocol
+    export.select ranks checkpoints by: the held-out phrasings and the test soundfont stay unseen."""
+    pool = D.load_pool(pool_dir, split)
     mixes = make_test_mixtures(pool, per_family, seconds, seed)
     per = {f: {"sdri": [], "si_sdri": [], "absent_db": [], "heldout_si_sdri": [], "level_db": []}
            for f in D.FAMILY_NAMES if f in pool}
@@ -62,7 +65,8 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
     audio_s = 0.0
     for k, m in enumerate(mixes):
         fam = D.FAMILIES[m["family"]]
-        queries = [fam.phrases[0]] + list(fam.heldout_phrases) + [D.FAMILIES[m["absent"]].phrases[0]]
+        held = list(fam.heldout_phrases) if heldout_phrasings else []
+        queries = [fam.phrases[0]] + held + [D.FAMILIES[m["absent"]].phrases[0]]
         t0 = time.perf_counter()
         stems = sep.separate_many(m["mix"], D.SR, queries)
         t_sep += time.perf_counter() - t0
@@ -76,19 +80,22 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
         r["level_db"].append(level_error_db(s, stems[0]))
         if progress and (k + 1) % 20 == 0:
             print(f"  {k + 1}/{len(mixes)} mixtures", file=sys.stderr, flush=True)
-    fams = {f: {k: float(np.median(v) if k == "level_db" else np.mean(v)) for k, v in r.items()} for f, r in per.items()}
+    fams = {f: {k: float(np.median(v) if k == "level_db" else np.mean(v)) for k, v in r.items() if v}
+            for f, r in per.items()}
     for f, r in per.items():
         fams[f]["muted"] = muted_share(r["level_db"])
     summary = {k: float(np.mean([fams[f][k] for f in fams]))
-               for k in ("sdri", "si_sdri", "absent_db", "heldout_si_sdri", "level_db", "muted")}
+               for k in ("sdri", "si_sdri", "absent_db", "heldout_si_sdri", "level_db", "muted") if k in fams[next(iter(fams))]}
     summary["worst_family"] = min(fams, key=lambda f: fams[f]["si_sdri"])
     summary["worst_family_si_sdri"] = fams[summary["worst_family"]]["si_sdri"]
+    where = getattr(getattr(sep, "bundle", None), "path", None)
     return {"summary": summary, "families": fams, "mixtures": len(mixes), "per_family": per_family,
+            "level_errors_db": [v for r in per.values() for v in r["level_db"]],
             "seconds": seconds, "seed": seed, "rtf_separation": t_sep / audio_s,
-            "queries_per_pass": 2 + len(next(iter(D.FAMILIES.values())).heldout_phrases),
-            "test_soundfont": json.loads((Path(pool_dir) / "test" / "index.json").read_text())
+            "queries_per_pass": 2 + (len(next(iter(D.FAMILIES.values())).heldout_phrases) if heldout_phrasings else 0),
+            "split": split, "test_soundfont": json.loads((Path(pool_dir) / split / "index.json").read_text())
             .get(next(iter(fams)), {}).get("soundfonts"),
-            "command": f"python -m export.evaluate --bundle {sep.bundle.path} --per-family {per_family}"}
+            "command": f"python -m export.evaluate --bundle {where} --per-family {per_family}" if where else None}
 
 
 def markdown(res: Dict) -> str:

@@ -282,3 +282,73 @@ def test_evaluate_cli_on_a_tiny_bundle(tmp_path, text_bundle, capsys):
     out = capsys.readouterr().out
     assert "| **mean over families** |" in out and "absent" in out and "muted answers" in out
     assert main(["--bundle", str(tmp_path / "nope"), "--pool", str(pool)]) == 2
+
+
+def test_select_ranks_checkpoints_on_the_validation_split(tmp_path, capsys):
+    """Two tiny checkpoints with known answers: one passes the mixture through (SI-SDRi 0, the absent
+    query gets the whole mix: 0 dB), one answers silence (every present answer muted). The tool's
+    torch wrapper must reproduce them, and the ranking must follow export.train.selection_score."""
+    from export.select import TorchQueries, main, score_checkpoint
+    from export.train import DEFAULT_ARCH, DefaultModel, ResUNetConfig, save_checkpoint
+
+    pool = synthetic_pool(tmp_path / "pool", "valid")
+    cfg = ResUNetConfig.from_dict({**DEFAULT_ARCH.to_dict(), "widths": [4, 8, 8, 16, 16], "condition_dim": 16})
+
+    def checkpoint(name, mask_bias):
+        torch.manual_seed(0)
+        m = DefaultModel(cfg)
+        last = m.sep.base.after_conv
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.copy_(torch.tensor([mask_bias, 30.0, 0.0]))  # magnitude mask sigmoid(b), phase 0
+        opt = torch.optim.AdamW(m.parameters())
+        save_checkpoint(tmp_path / name, m, opt, {"step": 7 if mask_bias > 0 else 9, "phases": []})
+        return m
+
+    g = np.random.default_rng(1)
+    fake = {}
+
+    def embed(texts):  # fixed random "sentence embeddings", no MiniLM
+        return np.stack([fake.setdefault(t, g.standard_normal(384).astype(np.float32)) for t in texts])
+
+    through = checkpoint("through.pt", 30.0)
+    checkpoint("silent.pt", -30.0)
+    mix = g.standard_normal(D.SR).astype(np.float32) * 0.1
+    out = TorchQueries(through.eval(), embed).separate_many(mix, D.SR, ["bass", "drums"])
+    assert len(out) == 2 and si_sdr(mix, out[0]) > 30 and si_sdr(mix, out[1]) > 30  # mask 1, phase 0: the mix
+    with pytest.raises(ValueError, match="Hz"):
+        TorchQueries(through, embed).separate_many(mix, 44100, ["bass"])
+
+    a = score_checkpoint(tmp_path / "through.pt", pool, per_family=1, seconds=1.0, embed=embed)
+    b = score_checkpoint(tmp_path / "silent.pt", pool, per_family=1, seconds=1.0, embed=embed)
+    assert a["step"] == 7 and abs(a["si_sdri"]) < 0.01 and abs(a["absent_db"]) < 0.01 and a["muted"] == 0
+    assert b["muted"] == 1.0 and b["absent_db"] < -100
+    assert a["score"] <= a["si_sdri"] - 0.5 * 15 + 0.01  # the pass-through pays the absent penalty (0 dB vs -15)
+    assert a["score"] > b["score"]
+
+    import export.select as S
+
+    S_embed = S.TorchQueries.embedding
+    try:  # the CLI, with the fake text side
+        S.TorchQueries.embedding = lambda self, qs: embed(list(qs))
+        rc = main([str(tmp_path / "silent.pt"), str(tmp_path / "through.pt"), "--pool", str(pool),
+                   "--per-family", "1", "--seconds", "1.0", "--threads", "1", "--json", str(tmp_path / "s.json")])
+    finally:
+        S.TorchQueries.embedding = S_embed
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert text.strip().splitlines()[-1].startswith(f"best: {tmp_path / 'through.pt'}")
+    rows = json.loads((tmp_path / "s.json").read_text())
+    assert [r["step"] for r in rows] == [9, 7]
+    assert main([str(tmp_path / "nope.pt"), "--pool", str(pool)]) == 2
+    assert main([str(tmp_path / "through.pt"), "--pool", str(tmp_path / "empty")]) == 2
+    # the model card says how the shipped checkpoint was chosen; a ranking without it is refused
+    from export.default_bundle import main as bundle_main, selection_text
+
+    card = selection_text({"steps": 7, "selection": json.dumps(rows)})
+    assert card.startswith("- Checkpoint: step 7, chosen by `python -m export.select` on 14 validation mixtures")
+    assert "among 2 candidates" in card and "step 9: score" in card
+    (tmp_path / "only9.json").write_text(json.dumps([rows[0]]))
+    assert bundle_main(["--checkpoint", str(tmp_path / "through.pt"), "--selection", str(tmp_path / "only9.json"),
+                        "--out", str(tmp_path / "b"), "--no-eval"]) == 2
+    assert not (tmp_path / "b").exists()
