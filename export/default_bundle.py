@@ -66,7 +66,7 @@ def loss_history(training: dict) -> str:
 
     def setting(q):  # phases recorded before the absent settings were default ones
         return (q["loss"], q["lr"], q.get("absent_weight", ABSENT_WEIGHT), q.get("absent_p", ABSENT_P),
-                q.get("hard_negatives", 0.0))
+                q.get("hard_negatives", 0.0), q.get("partner_mixes", 0.0))
 
     phases = []
     for p in json.loads(training.get("phases") or "[]"):  # a resumed run with the same settings is one phase
@@ -77,11 +77,12 @@ def loss_history(training: dict) -> str:
     end = [p["from_step"] for p in phases[1:]] + [training.get("steps")]
     parts = []
     for p, e in zip(phases, end):
-        loss, lr, weight, share, hard = setting(p)
+        loss, lr, weight, share, hard, partner = setting(p)
         parts.append(f"steps {p['from_step']}-{e}: {LOSS_TEXT.get(loss, loss)}, peak lr {lr:g}"
                      + (f", absent queries x{weight:g}" if weight != ABSENT_WEIGHT else "")
                      + (f" in {share:.0%} of examples" if share != ABSENT_P else "")
-                     + (f", {hard:.0%} of them a neighbour of an instrument in the mix" if hard else ""))
+                     + (f", {hard:.0%} of them a neighbour of an instrument in the mix" if hard else "")
+                     + (f", {partner:.0%} of mixes holding a neighbour of the queried family" if partner else ""))
     return "; ".join(parts) + "."
 
 

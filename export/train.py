@@ -355,6 +355,7 @@ def train(args, bank: Optional["PhraseBank"] = None) -> Path:
     # what each invocation trained with (the model card lists it)
     state.setdefault("phases", []).append({"loss": args.loss, "lr": args.lr, "absent_weight": args.absent_weight,
                                            "absent_p": args.absent_p, "hard_negatives": args.hard_negatives,
+                                           "partner_mixes": args.partner_mixes,
                                            "from_step": state["step"],
                                            "from_min": round(state["elapsed_min"], 1), "minutes": args.minutes})
     model.to(device)
@@ -363,7 +364,8 @@ def train(args, bank: Optional["PhraseBank"] = None) -> Path:
     model.train()
     use_bf16 = not args.fp32
     sampler = D.MixSampler(train_pool, args.seconds, seed=args.seed * 1000 + state["step"], min_stems=args.min_stems,
-                           max_stems=args.max_stems, absent_p=args.absent_p, hard_p=args.hard_negatives)
+                           max_stems=args.max_stems, absent_p=args.absent_p, hard_p=args.hard_negatives,
+                           pair_p=args.partner_mixes)
     rng = np.random.default_rng(args.seed * 7919 + state["step"])
     print(f"[train] {count_parameters(model.sep) / 1e6:.2f} M separator params, device {device}, "
           f"bf16={use_bf16}, plan {state['planned_min']:.0f} min", flush=True)
@@ -474,6 +476,9 @@ def parse_args(argv=None):
     p.add_argument("--min-stems", type=int, default=2)
     p.add_argument("--max-stems", type=int, default=5)
     p.add_argument("--absent-p", type=float, default=ABSENT_P)
+    p.add_argument("--partner-mixes", type=float, default=0.0,
+                   help="share of examples whose mix holds a neighbour of the queried family "
+                        "(export.data.NEIGHBOURS), e.g. 'bass' with drums")
     p.add_argument("--hard-negatives", type=float, default=0.0,
                    help="share of absent queries that name a neighbour of an instrument in the mix "
                         "(export.data.NEIGHBOURS), e.g. 'saxophone' over brass")

@@ -122,6 +122,28 @@ def test_hard_negatives_name_a_neighbour_of_an_instrument_in_the_mix(tmp_path):
     assert D.MixSampler(pool, 1.0, seed=9).hard_p == 0.0  # off unless training asks (validation mixes unchanged)
 
 
+def test_partner_mixes_hold_a_neighbour_of_the_queried_family(tmp_path):
+    pool = D.load_pool(synthetic_pool(tmp_path, "train"), "train")
+    assert "drums" in D.NEIGHBOURS["bass"] and "bass" in D.NEIGHBOURS["drums"]  # the kick-in-the-bass case
+    s = D.MixSampler(pool, 1.0, seed=5, absent_p=0.5, max_stems=4, pair_p=1.0)
+    queried = set()
+    for _ in range(200):
+        ex = s.sample()
+        assert ex.family == ex.present[0] and ex.present[1] in D.NEIGHBOURS[ex.family]
+        assert len(set(ex.present)) == len(ex.present) and 2 <= len(ex.present) <= 4
+        assert np.any(ex.target) and np.abs(ex.mixture).max() <= 0.95 + 1e-6
+        # the target is the queried stem as it sits in the mix: the others sum to the rest
+        rest = ex.mixture - ex.target
+        assert np.abs(rest).max() > 1e-3
+        queried.add(ex.family)
+    assert queried == {f for f in D.FAMILY_NAMES if D.NEIGHBOURS[f]}  # every family with a neighbour is asked
+    # off by default, and with it off the sampler draws exactly as before (validation mixes unchanged)
+    a, b = D.MixSampler(pool, 1.0, seed=7), D.MixSampler(pool, 1.0, seed=7, pair_p=0.0)
+    for _ in range(20):
+        x, y = a.sample(), b.sample()
+        assert x.family == y.family and np.array_equal(x.mixture, y.mixture)
+
+
 def test_training_loop_reduces_the_loss(tmp_path):
     from export.train import LOSSES, DefaultModel, ResUNetConfig, make_batch, parse_args, train
 
@@ -156,7 +178,8 @@ def test_training_loop_reduces_the_loss(tmp_path):
     ck_steps = json.loads(torch.load(out / "last.pt", weights_only=True)["state"])["step"]
     args3 = parse_args(["--minutes", "0.05", "--out", str(tmp_path / "ft"), "--init", str(out / "last.pt"),
                         "--pool", str(pool_dir), "--clips", "2", "--batch", "4", "--seconds", "1.0", "--loss", "sisdr_level",
-                        "--absent-weight", "1.0", "--hard-negatives", "0.5", "--threads", "1", "--eval-every", "1000",
+                        "--absent-weight", "1.0", "--hard-negatives", "0.5", "--partner-mixes", "0.3", "--threads", "1",
+                        "--eval-every", "1000",
                         "--valid-n", "4"])
     train(args3, bank=bank)
     assert json.loads((tmp_path / "ft" / "summary.json").read_text())["steps"] > ck_steps
@@ -170,8 +193,9 @@ def test_training_loop_reduces_the_loss(tmp_path):
     assert state["phases"][2]["from_step"] == ck_steps
     text = loss_history({"phases": json.dumps(state["phases"]), "steps": state["step"]})
     assert f"steps {ck_steps}-{state['step']}: thresholded negative SI-SDR + 1 dB per dB" in text
-    assert text.endswith("absent queries x1, 50% of them a neighbour of an instrument in the mix.")
-    assert text.count("absent queries") == 1 and text.count("neighbour") == 1
+    assert text.endswith("absent queries x1, 50% of them a neighbour of an instrument in the mix, "
+                         "30% of mixes holding a neighbour of the queried family.")
+    assert text.count("absent queries") == 1 and text.count("neighbour") == 2
     assert text.startswith("steps 0-") and text.count("peak lr") == 2  # the resumed run merges with the first
     # the same loss on one fixed batch goes down: the loop learns
     torch.manual_seed(0)
