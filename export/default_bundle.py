@@ -91,11 +91,11 @@ def selection_text(training: dict) -> str:
     rows = json.loads(training.get("selection") or "[]")
     if not rows:
         return ""
-    others = "; ".join(f"step {r['step']}: score {r['score']:.2f}, SI-SDRi {r['si_sdri']:.2f} dB, absent {r['absent_db']:.1f} dB"
+    ranked = "; ".join(f"step {r['step']}: score {r['score']:.2f}, SI-SDRi {r['si_sdri']:.2f} dB, absent {r['absent_db']:.1f} dB"
                        for r in rows)
     return (f"- Checkpoint: step {training.get('steps')}, chosen by `python -m export.select` on {rows[0]['mixtures']} "
             f"validation mixtures (training soundfonts, a seed training never drew) among {len(rows)} candidates "
-            f"({others}).")
+            f"({ranked}).")
 
 
 def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
