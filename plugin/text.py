@@ -75,10 +75,10 @@ class TextEncoder:
         # One query per run: an int8 text encoder quantises its activations dynamically over the whole
         # batch (and a batch pads to its longest query), so a query encoded beside others came out
         # different (cosine 0.997, 0.6 dB on an absent answer) from the same query alone. ~1.5 ms each.
+        sess = self.bundle.text_session if todo else None
+        names = self.spec.input_names
         for q in todo:
             ids, mask = self.tokenize([q])
-            sess = self.bundle.text_session
-            names = self.spec.input_names
             feed = {names[0]: ids}
             if len(names) > 1:
                 feed[names[1]] = mask

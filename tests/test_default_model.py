@@ -308,7 +308,7 @@ def test_evaluate_cli_on_a_tiny_bundle(tmp_path, text_bundle, capsys):
     assert main(["--bundle", str(tmp_path / "nope"), "--pool", str(pool)]) == 2
 
 
-def test_select_ranks_checkpoints_on_the_validation_split(tmp_path, capsys):
+def test_select_ranks_checkpoints_on_the_validation_split(tmp_path, capsys, monkeypatch):
     """Two tiny checkpoints with known answers: one passes the mixture through (SI-SDRi 0, the absent
     query gets the whole mix: 0 dB), one answers silence (every present answer muted). The tool's
     torch wrapper must reproduce them, and the ranking must follow export.train.selection_score."""
@@ -352,13 +352,9 @@ def test_select_ranks_checkpoints_on_the_validation_split(tmp_path, capsys):
 
     import export.select as S
 
-    S_embed = S.TorchQueries.embedding
-    try:  # the CLI, with the fake text side
-        S.TorchQueries.embedding = lambda self, qs: embed(list(qs))
-        rc = main([str(tmp_path / "silent.pt"), str(tmp_path / "through.pt"), "--pool", str(pool),
-                   "--per-family", "1", "--seconds", "1.0", "--threads", "1", "--json", str(tmp_path / "s.json")])
-    finally:
-        S.TorchQueries.embedding = S_embed
+    monkeypatch.setattr(S.TorchQueries, "embedding", lambda self, qs: embed(list(qs)))  # the CLI, fake text side
+    rc = main([str(tmp_path / "silent.pt"), str(tmp_path / "through.pt"), "--pool", str(pool),
+               "--per-family", "1", "--seconds", "1.0", "--threads", "1", "--json", str(tmp_path / "s.json")])
     assert rc == 0
     text = capsys.readouterr().out
     assert text.strip().splitlines()[-1].startswith(f"best: {tmp_path / 'through.pt'}")
