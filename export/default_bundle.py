@@ -150,12 +150,15 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         "Held-out mixtures from a different seed, a soundfont never used in training (MuseScore General) and",
         "other espeak-ng voices; 1-3 other families per mixture. SDRi = SDR(s, ŝ) - SDR(s, mix) with SDR the",
         "plain energy ratio (AudioSep's definition), SI-SDRi likewise; mean per family, then over families.",
-        "Separation through the runtime (ONNX Runtime, block-wise).",
+        "Separation through the runtime (ONNX Runtime, block-wise)."
+        + (f" {evaluation['mixtures']} mixtures; ± is the 95 % interval of the mean over the draw of mixtures"
+           " (it does not cover another soundfont or real recordings)." if evaluation and "si_sdri_ci95" in s else ""),
         "",
     ]
     if evaluation:
         lines += [markdown(evaluation), "",
-                  f"Mean SI-SDRi {s['si_sdri']:.2f} dB, worst family {s['worst_family']} ({s['worst_family_si_sdri']:.2f} dB), "
+                  f"Mean SI-SDRi {s['si_sdri']:.2f} dB"
+                  + (f" (± {s['si_sdri_ci95']:.2f})" if "si_sdri_ci95" in s else "") + f", worst family {s['worst_family']} ({s['worst_family_si_sdri']:.2f} dB), "
                   f"absent-instrument output {s['absent_db']:.1f} dB re mix; separation RTF "
                   f"{evaluation['rtf_separation']:.3f} on 2 threads with {evaluation['queries_per_pass']} queries per pass.",
                   "", f"Reproduce: `{evaluation['command']}`", ""]
@@ -165,7 +168,10 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         "- Trained on synthetic General MIDI renders: expect less on real recordings (real timbres, rooms,",
         "  mastering), and much less than the official AudioSep model on general sounds it never saw.",
         "- Voice is espeak-ng speech and a formant singer: real singing is out of its training domain.",
-        "- Chordal, sustained instruments that share a register (piano, guitars, organ, pads) are the hardest.",
+        "- Chordal, sustained instruments that share a register (piano, guitars, organ, pads, strings, brass)",
+        "  are the hardest" + (": the weakest held-out families are " + ", ".join(
+            f"{f} ({r['si_sdri']:.2f} dB)" for f, r in sorted(evaluation["families"].items(),
+                                                           key=lambda kv: kv[1]["si_sdri"])[:3]) + "." if evaluation else "."),
         "- Results vary a lot from song to song: on four held-out bass + piano + brass songs \"bass guitar\" gave",
         "  22.3, -1.2, 18.3 and 4.3 dB SI-SDRi (tests/test_shipped_bundle.py). With drums in the mix, \"bass\"",
         "  keeps the kick drum too (3.7, -2.3, 2.7 dB on three bass + drums + piano songs, seeds 0-2 of that",
@@ -177,7 +183,7 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         "- An absent instrument is silent only when nothing in the mix sounds like it: \"drums\" on a bass +",
         "  piano + brass song returns -30 dB re the mix on average, but \"saxophone\" returns some of the",
         "  brass (-11 to -15 dB on four songs; -8 to -12 before training on such near-neighbour absent",
-        "  queries); the held-out mean for absent queries is -15.2 dB.",
+        "  queries)" + (f"; the held-out mean for absent queries is {s['absent_db']:.1f} dB." if evaluation else "."),
         "- Models shipped before step 40000 (steps 14647-33500) trained with an SI-SDR loss that left the",
         "  stem's gain free: they answered 12 of 14 families correctly shaped but ~30 dB too quiet (86 % of",
         "  held-out answers muted), which SI-SDR cannot see and which also made their absent-query",
@@ -200,7 +206,7 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", default="plugin/bundles/default")
     p.add_argument("--pool", default="runs/pool")
-    p.add_argument("--per-family", type=int, default=12)
+    p.add_argument("--per-family", type=int, default=48, help="held-out mixtures per family for the evaluation")
     p.add_argument("--no-eval", action="store_true")
     p.add_argument("--int8", action="store_true", help="also write the int8 core (export.quantize) and evaluate it")
     p.add_argument("--summary", help="training summary.json (default: beside the checkpoint)")

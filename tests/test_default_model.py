@@ -292,6 +292,53 @@ def test_evaluate_reports_answers_at_the_wrong_level(tmp_path):
     assert res["summary"]["muted"] == 1.0
 
 
+def test_evaluate_gives_the_mean_a_95_percent_interval_over_the_draw_of_mixtures(tmp_path):
+    """The interval comes from each family's spread over its mixtures: a separator whose answer is the
+    mix itself scores exactly 0 dB on every mixture (an interval of 0); one that leaks a tenth of the
+    rest of the mix scores differently per mixture, and the interval is 1.96 sqrt(sum of the squared
+    standard errors of the family means) / families, recomputed here with the statistics module."""
+    import statistics
+
+    from export.evaluate import evaluate, make_test_mixtures, markdown
+    from export.metrics import si_sdr
+
+    pool_dir = synthetic_pool(tmp_path / "pool", "test")
+    pool = D.load_pool(pool_dir, "test")
+    mixes = make_test_mixtures(pool, 3, 1.0, 4242)
+    by_mix = {m["mix"].tobytes(): m for m in mixes + make_test_mixtures(pool, 1, 1.0, 4242)}
+
+    class Leaky:
+        def __init__(self, leak):
+            self.leak = leak
+
+        def separate_many(self, mix, sr, queries):
+            m = by_mix[np.asarray(mix, np.float32).tobytes()]
+            y = m["target"] + self.leak * (m["mix"] - m["target"])
+            return [y for _ in queries[:-1]] + [np.zeros_like(y)]
+
+    same = evaluate(Leaky(1.0), pool_dir, per_family=3, seconds=1.0, seed=4242, progress=False)
+    assert same["summary"]["si_sdri"] == pytest.approx(0.0, abs=1e-6)
+    assert same["summary"]["si_sdri_ci95"] == pytest.approx(0.0, abs=1e-6)
+
+    res = evaluate(Leaky(0.1), pool_dir, per_family=3, seconds=1.0, seed=4242, progress=False)
+    ses = []
+    for fam in res["families"]:
+        vals = []
+        for m in mixes:
+            if m["family"] == fam:
+                y = m["target"] + 0.1 * (m["mix"] - m["target"])
+                vals.append(si_sdr(m["target"], y) - si_sdr(m["target"], m["mix"]))
+        se = statistics.stdev(vals) / len(vals) ** 0.5
+        assert res["families"][fam]["si_sdri_se"] == pytest.approx(se, rel=1e-6), fam
+        ses.append(se)
+    ci = 1.96 * sum(x * x for x in ses) ** 0.5 / len(ses)
+    assert ci > 1e-3 and res["summary"]["si_sdri_ci95"] == pytest.approx(ci, rel=1e-6)
+    assert f"{res['summary']['si_sdri']:.2f} ± {ci:.2f}" in markdown(res)
+    # one mixture per family has no spread to measure: no interval, and the table says so by omission
+    one = evaluate(Leaky(0.1), pool_dir, per_family=1, seconds=1.0, seed=4242, progress=False)
+    assert "si_sdri_ci95" not in one["summary"] and "±" not in markdown(one)
+
+
 def test_evaluate_cli_on_a_tiny_bundle(tmp_path, text_bundle, capsys):
     from export.evaluate import main
 
