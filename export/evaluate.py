@@ -61,6 +61,7 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
     mixes = make_test_mixtures(pool, per_family, seconds, seed)
     per = {f: {"sdri": [], "si_sdri": [], "absent_db": [], "heldout_si_sdri": [], "level_db": []}
            for f in D.FAMILY_NAMES if f in pool}
+    per_mixture = []  # in draw order: the same seed gives every model the same list, for paired comparisons
     t_sep = 0.0
     audio_s = 0.0
     for k, m in enumerate(mixes):
@@ -78,6 +79,8 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
         r["heldout_si_sdri"] += [si_sdr(s, y) - si_sdr(s, x) for y in stems[1:-1]]
         r["absent_db"].append(energy_db_rel(stems[-1], x))
         r["level_db"].append(level_error_db(s, stems[0]))
+        per_mixture.append({"family": m["family"], "si_sdri": r["si_sdri"][-1], "sdri": r["sdri"][-1],
+                            "absent_db": r["absent_db"][-1]})
         if progress and (k + 1) % 20 == 0:
             print(f"  {k + 1}/{len(mixes)} mixtures", file=sys.stderr, flush=True)
     fams = {f: {k: float(np.median(v) if k == "level_db" else np.mean(v)) for k, v in r.items() if v}
@@ -97,12 +100,28 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
     summary["worst_family_si_sdri"] = fams[summary["worst_family"]]["si_sdri"]
     where = getattr(getattr(sep, "bundle", None), "path", None)
     return {"summary": summary, "families": fams, "mixtures": len(mixes), "per_family": per_family,
-            "level_errors_db": [v for r in per.values() for v in r["level_db"]],
+            "level_errors_db": [v for r in per.values() for v in r["level_db"]], "per_mixture": per_mixture,
             "seconds": seconds, "seed": seed, "rtf_separation": t_sep / audio_s,
             "queries_per_pass": 2 + (len(next(iter(D.FAMILIES.values())).heldout_phrases) if heldout_phrasings else 0),
             "split": split, "test_soundfont": json.loads((Path(pool_dir) / split / "index.json").read_text())
             .get(next(iter(fams)), {}).get("soundfonts"),
             "command": f"python -m export.evaluate --bundle {where} --per-family {per_family}" if where else None}
+
+
+def paired_difference(a, b, key: str = "si_sdri") -> Dict:
+    """Mean over families of ``a - b`` on the same mixtures (two ``per_mixture`` lists from the same draw)
+    and its 95 % half-width from the per-family spread of the differences: models compared on one draw
+    share most of its luck, so this is far tighter than the two means' own intervals."""
+    if len(a) != len(b) or any(x["family"] != y["family"] for x, y in zip(a, b)):
+        raise ValueError("paired_difference needs two evaluations of the same mixtures")
+    diffs: Dict[str, list] = {}
+    for x, y in zip(a, b):
+        diffs.setdefault(x["family"], []).append(x[key] - y[key])
+    mean = float(np.mean([np.mean(v) for v in diffs.values()]))
+    if min(len(v) for v in diffs.values()) < 2:
+        return {"mean": mean, "ci95": None}
+    se2 = sum(np.var(v, ddof=1) / len(v) for v in diffs.values())
+    return {"mean": mean, "ci95": float(1.96 * np.sqrt(se2) / len(diffs))}
 
 
 def markdown(res: Dict) -> str:

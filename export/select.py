@@ -68,7 +68,12 @@ def score_checkpoint(path, pool_dir: Path, per_family: int = 12, seconds: float 
             "level_db": s["level_db"], "muted": s["muted"], "absent_db": s["absent_db"],
             "mixtures": res["mixtures"], "worst_family": s["worst_family"], "worst_family_si_sdri": s["worst_family_si_sdri"],
             "score": selection_score(s["si_sdri"], res["level_errors_db"], absent),
-            "families": {f: r["si_sdri"] for f, r in res["families"].items()}}
+            "families": {f: r["si_sdri"] for f, r in res["families"].items()},
+            "per_mixture": [{k: m[k] for k in ("family", "si_sdri", "absent_db")} for m in res["per_mixture"]]}
+
+
+def _pm(x: Dict) -> str:
+    return f"{x['mean']:+.2f}" + (f" ± {x['ci95']:.2f}" if x["ci95"] is not None else "")
 
 
 def main(argv=None) -> int:
@@ -109,6 +114,14 @@ def main(argv=None) -> int:
               f"| {r['muted']:.0%} | {r['absent_db']:.1f} | {r['worst_family']} {r['worst_family_si_sdri']:.2f} "
               f"| {r['score']:.3f} |")
     best = max(rows, key=lambda r: r["score"])
+    from .evaluate import paired_difference
+
+    for r in rows:  # every candidate saw the same mixtures: how far from the best, beyond the draw's luck
+        if r is not best:
+            d = {k: paired_difference(best["per_mixture"], r["per_mixture"], k) for k in ("si_sdri", "absent_db")}
+            r["vs_best"] = d
+            print(f"best - {r['checkpoint']}: SI-SDRi {_pm(d['si_sdri'])} dB, absent {_pm(d['absent_db'])} dB "
+                  "(paired over the same mixtures, 95 %)")
     print(f"best: {best['checkpoint']} (score {best['score']:.3f}, absent {best['absent_db']:.1f} dB)")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))

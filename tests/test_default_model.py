@@ -339,6 +339,20 @@ def test_evaluate_gives_the_mean_a_95_percent_interval_over_the_draw_of_mixtures
     assert "si_sdri_ci95" not in one["summary"] and "±" not in markdown(one)
 
 
+def test_paired_difference_of_two_evaluations():
+    """Family A's differences are 1 and 3, family B's 2 and 2: the mean over families is 2, and the
+    95 % half-width is 1.96 sqrt(var(1, 3) / 2 + 0) / 2 = 0.98. Different draws cannot be paired."""
+    from export.evaluate import paired_difference
+
+    a = [{"family": f, "si_sdri": v} for f, v in (("A", 1.0), ("A", 5.0), ("B", 4.0), ("B", 2.0))]
+    b = [{"family": f, "si_sdri": v} for f, v in (("A", 0.0), ("A", 2.0), ("B", 2.0), ("B", 0.0))]
+    d = paired_difference(a, b)
+    assert d["mean"] == pytest.approx(2.0) and d["ci95"] == pytest.approx(0.98)
+    assert paired_difference(a[::2], b[::2])["ci95"] is None  # one mixture per family: no spread to measure
+    with pytest.raises(ValueError, match="same mixtures"):
+        paired_difference(a, b[::-1])
+
+
 def test_evaluate_cli_on_a_tiny_bundle(tmp_path, text_bundle, capsys):
     from export.evaluate import main
 
@@ -407,6 +421,12 @@ def test_select_ranks_checkpoints_on_the_validation_split(tmp_path, capsys, monk
     assert text.strip().splitlines()[-1].startswith(f"best: {tmp_path / 'through.pt'}")
     rows = json.loads((tmp_path / "s.json").read_text())
     assert [r["step"] for r in rows] == [9, 7]
+    # the losing candidate carries its paired distance from the best, over the same mixtures
+    assert [m["family"] for m in rows[0]["per_mixture"]] == [m["family"] for m in rows[1]["per_mixture"]]
+    want = np.mean([np.mean([x["si_sdri"] - y["si_sdri"] for x, y in zip(rows[1]["per_mixture"], rows[0]["per_mixture"])
+                             if x["family"] == f]) for f in D.FAMILY_NAMES])
+    assert rows[0]["vs_best"]["si_sdri"]["mean"] == pytest.approx(want) and "vs_best" not in rows[1]
+    assert f"SI-SDRi {want:+.2f} dB" in text
     assert main([str(tmp_path / "nope.pt"), "--pool", str(pool)]) == 2
     assert main([str(tmp_path / "through.pt"), "--pool", str(tmp_path / "empty")]) == 2
     # the model card says how the shipped checkpoint was chosen; a ranking without it is refused
