@@ -105,7 +105,9 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
             "queries_per_pass": 2 + (len(next(iter(D.FAMILIES.values())).heldout_phrases) if heldout_phrasings else 0),
             "split": split, "test_soundfont": json.loads((Path(pool_dir) / split / "index.json").read_text())
             .get(next(iter(fams)), {}).get("soundfonts"),
-            "command": f"python -m export.evaluate --bundle {where} --per-family {per_family}" if where else None}
+            "command": (f"python -m export.evaluate --bundle {where} --per-family {per_family}"
+                        + (f" --seed {seed}" if seed != 4242 else "") + (f" --seconds {seconds:g}" if seconds != 4.0 else "")
+                        if where else None)}
 
 
 def paired_difference(a, b, key: str = "si_sdri") -> Dict:
