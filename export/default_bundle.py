@@ -98,6 +98,17 @@ def selection_text(training: dict) -> str:
             f"({ranked}).")
 
 
+def widening_text(training: dict) -> str:
+    """The card's line for a model that export.widen grew from a narrower one (empty otherwise)."""
+    w = json.loads(training.get("widened_from") or "null")
+    if not w:
+        return ""
+    return (f"- At step {w['step']} the model was widened from encoder widths {w['widths']} by `export.widen`: new "
+            "channels appended, the old network's weights copied and its outputs' weights on the new channels "
+            f"zeroed, so the wider model first computed exactly the same (max difference {w['max_abs_difference']:.0e}); "
+            "training went on from there with a fresh Adam.")
+
+
 def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
     from .evaluate import markdown
 
@@ -118,15 +129,17 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         "(periodic Hann); any input rate and channel count are handled by the runtime.",
         f"- Query: all-MiniLM-L6-v2 (mean pooling, L2) -> Linear(384, {manifest['condition_dim']}) -> L2, "
         f"exported {'int8' if training.get('text_quantized') else 'fp32'} "
-        f"(cosine to fp32 >= {training.get('text_int8_min_cosine', float('nan')):.4f}).",
+        f"(cosine to fp32 >= {training.get('text_int8_min_cosine') or float('nan'):.4f}).",
         "",
         "## Training",
         "",
-        f"- {training.get('steps', '?')} steps in {training.get('minutes', 0):.0f} minutes on "
+        f"- {training.get('steps', '?')} steps in {training.get('minutes') or 0:.0f} minutes on "
         f"{training.get('hardware', '2 CPU cores (AMD EPYC), bf16 autocast')}; batch {training.get('batch')} x "
         f"{training.get('seconds')} s crops; AdamW, warm-up, cosine decay over the last 30 %.",
         "- Loss: " + loss_history(training) + " Absent-instrument queries target silence.",
     ]
+    if training.get("widened_from"):
+        lines.append(widening_text(training))
     if training.get("selection"):
         lines.append(selection_text(training))
     if "recovered_at_step" in training:
@@ -236,6 +249,8 @@ def main(argv=None) -> int:
             return 2
         training["selection"] = json.dumps([{k: r[k] for k in ("step", "score", "si_sdri", "absent_db", "mixtures")}
                                             for r in rows])
+    if state.get("widened_from"):  # grown from a narrower model by export.widen
+        training["widened_from"] = json.dumps({k: state["widened_from"][k] for k in ("step", "widths", "max_abs_difference")})
     if state.get("recovered_from"):  # training went on from weights rebuilt from a bundle (export.recover)
         training["recovered_at_step"] = state.get("recovered_at_step")
     int8 = None

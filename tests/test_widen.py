@@ -83,4 +83,14 @@ def test_widen_cli_writes_a_checkpoint_training_can_start_from(tmp_path, capsys)
     assert main(["--checkpoint", str(tmp_path / "nope.pt"), "--widths", "4,8,8,16,16", "--out", str(tmp_path / "x.pt")]) == 2
     assert not (tmp_path / "x.pt").exists()
     assert json.loads(ck["arch"])["widths"] == [4, 8, 8, 24, 32]
+    # the model card says so when such a checkpoint is shipped
+    from export.default_bundle import main as bundle_main, widening_text
+
+    assert bundle_main(["--checkpoint", str(tmp_path / "w.pt"), "--out", str(tmp_path / "b"), "--no-eval"]) == 0
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["separator"]["architecture"]["widths"] == [4, 8, 8, 24, 32]
+    line = widening_text(manifest["training"])
+    assert line.startswith("- At step 123 the model was widened from encoder widths [4, 8, 8, 16, 16]")
+    assert line in (tmp_path / "b" / "MODEL_CARD.md").read_text()
+    assert widening_text({}) == ""
     assert np.isfinite(state["widened_from"]["max_abs_difference"])
