@@ -65,7 +65,7 @@ def test_channel_maps_follow_the_decoder_concatenation():
     assert list(mi) == list(range(8)) + list(range(10, 18)) and ni == 20 and no == 10 and list(mo) == list(range(8))
 
 
-def test_widen_cli_writes_a_checkpoint_training_can_start_from(tmp_path, capsys):
+def test_widen_cli_writes_a_checkpoint_training_can_start_from(tmp_path, capsys, monkeypatch):
     old = trained_like()
     save_checkpoint(tmp_path / "old.pt", old, torch.optim.AdamW(old.parameters()), {"step": 123, "phases": []})
     assert main(["--checkpoint", str(tmp_path / "old.pt"), "--widths", "4,8,8,24,32", "--out", str(tmp_path / "w.pt")]) == 0
@@ -84,8 +84,12 @@ def test_widen_cli_writes_a_checkpoint_training_can_start_from(tmp_path, capsys)
     assert not (tmp_path / "x.pt").exists()
     assert json.loads(ck["arch"])["widths"] == [4, 8, 8, 24, 32]
     # the model card says so when such a checkpoint is shipped
-    from export.default_bundle import main as bundle_main, widening_text
+    import export.default_bundle as DB
+    from conftest import write_tiny_text_encoder
 
+    # the tests' tiny text encoder instead of MiniLM (an export-extra dependency the test install lacks)
+    monkeypatch.setattr(DB, "text_writer", lambda model, report: (lambda d: write_tiny_text_encoder(d, dim=16)))
+    bundle_main, widening_text = DB.main, DB.widening_text
     assert bundle_main(["--checkpoint", str(tmp_path / "w.pt"), "--out", str(tmp_path / "b"), "--no-eval"]) == 0
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["separator"]["architecture"]["widths"] == [4, 8, 8, 24, 32]
