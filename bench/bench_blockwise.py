@@ -24,10 +24,12 @@ from _common import CACHE, ROOT, full_size_bundle, machine, run_json
 sys.path.insert(0, str(ROOT))
 
 
-def default_arch_bundle() -> Path:
-    """The embedded default's architecture with random weights + the tiny bag-of-words text encoder
-    from the tests (the text encoder does not matter for separation speed)."""
-    path = CACHE / "default-arch-random-v2"  # v2: with the query-specialised graphs
+def default_arch_bundle(widths=None) -> Path:
+    """The embedded default's architecture (with other level ``widths`` if given) with seeded random
+    weights + the tiny bag-of-words text encoder from the tests (the text encoder does not matter for
+    separation speed). The shipped widths' torch weights are kept for the torch comparison."""
+    name = "default-arch-random" if widths is None else "default-widths-" + "-".join(map(str, widths))
+    path = CACHE / (name + "-v2" if widths is None else name)  # v2: with the query-specialised graphs
     if not (path / "manifest.json").exists():
         import torch
 
@@ -35,13 +37,16 @@ def default_arch_bundle() -> Path:
         from conftest import write_tiny_text_encoder
 
         from export.bundle_writer import write_bundle
+        from export.resunet import ResUNetConfig
         from export.train import DefaultModel, DEFAULT_ARCH
 
+        cfg = DEFAULT_ARCH if widths is None else ResUNetConfig.from_dict({**DEFAULT_ARCH.to_dict(), "widths": list(widths)})
         torch.manual_seed(0)
-        m = DefaultModel(DEFAULT_ARCH).eval()
-        torch.save(m.sep.state_dict(), CACHE / "default-arch-random.pt")
-        write_bundle(path, m.sep, name="default-arch-random", source="bench", license="MIT",
-                     text_encoder=lambda d: write_tiny_text_encoder(d, dim=DEFAULT_ARCH.condition_dim))
+        m = DefaultModel(cfg).eval()
+        if widths is None:
+            torch.save(m.sep.state_dict(), CACHE / "default-arch-random.pt")
+        write_bundle(path, m.sep, name=name, source="bench", license="MIT",
+                     text_encoder=lambda d: write_tiny_text_encoder(d, dim=cfg.condition_dim))
     return path
 
 

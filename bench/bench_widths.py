@@ -19,27 +19,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def bundle_for(widths):
-    path = CACHE / ("default-widths-" + "-".join(map(str, widths)))
-    if not (path / "manifest.json").exists():
-        import torch
-
-        sys.path.insert(0, str(ROOT / "tests"))
-        from conftest import write_tiny_text_encoder
-
-        from export.bundle_writer import write_bundle
-        from export.train import DEFAULT_ARCH, DefaultModel, ResUNetConfig
-
-        cfg = ResUNetConfig.from_dict({**DEFAULT_ARCH.to_dict(), "widths": list(widths)})
-        torch.manual_seed(0)
-        m = DefaultModel(cfg).eval()
-        write_bundle(path, m.sep, name=path.name, source="bench", license="MIT",
-                     text_encoder=lambda d: write_tiny_text_encoder(d, dim=cfg.condition_dim))
-    return path
-
-
 def main():
-    from bench_blockwise import SEPARATE, make_file
+    from bench_blockwise import SEPARATE, default_arch_bundle, make_file
     from export.train import DEFAULT_ARCH
 
     ap = argparse.ArgumentParser()
@@ -47,7 +28,7 @@ def main():
     ap.add_argument("--widths", nargs="+", default=["8,16,32,96,192", "12,24,48,96,160"])
     a = ap.parse_args()
     variants = [tuple(DEFAULT_ARCH.widths)] + [tuple(int(x) for x in w.split(",")) for w in a.widths]
-    paths = {w: bundle_for(w) for w in variants}
+    paths = {w: default_arch_bundle(None if k == 0 else w) for k, w in enumerate(variants)}
     song = make_file(1, CACHE)
     times = {w: [] for w in variants}
     for _ in range(a.rounds):

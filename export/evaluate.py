@@ -93,9 +93,9 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
     summary = {k: float(np.mean([fams[f][k] for f in fams]))
                for k in ("sdri", "si_sdri", "absent_db", "heldout_si_sdri", "level_db", "muted") if k in fams[next(iter(fams))]}
     for k in ("sdri", "si_sdri"):
-        if all(f"{k}_se" in r for r in fams.values()):
-            # the mean over families is a mean of independent family means: its 95 % interval half-width
-            summary[f"{k}_ci95"] = float(1.96 * np.sqrt(sum(r[f"{k}_se"] ** 2 for r in fams.values())) / len(fams))
+        ci95 = mean_over_families({f: r[k] for f, r in per.items()})["ci95"]
+        if ci95 is not None:
+            summary[f"{k}_ci95"] = ci95
     summary["worst_family"] = min(fams, key=lambda f: fams[f]["si_sdri"])
     summary["worst_family_si_sdri"] = fams[summary["worst_family"]]["si_sdri"]
     where = getattr(getattr(sep, "bundle", None), "path", None)
@@ -110,6 +110,16 @@ def evaluate(sep, pool_dir: Path, per_family: int = 12, seconds: float = 4.0, se
                         if where else None)}
 
 
+def mean_over_families(values: Dict[str, list]) -> Dict:
+    """The mean of the family means and its 95 % half-width: the family means are independent, so the
+    variance of their mean is sum(se_f^2) / F^2 (None when a family has fewer than two values)."""
+    mean = float(np.mean([np.mean(v) for v in values.values()]))
+    if min(len(v) for v in values.values()) < 2:
+        return {"mean": mean, "ci95": None}
+    se2 = sum(np.var(v, ddof=1) / len(v) for v in values.values())
+    return {"mean": mean, "ci95": float(1.96 * np.sqrt(se2) / len(values))}
+
+
 def paired_difference(a, b, key: str = "si_sdri") -> Dict:
     """Mean over families of ``a - b`` on the same mixtures (two ``per_mixture`` lists from the same draw)
     and its 95 % half-width from the per-family spread of the differences: models compared on one draw
@@ -119,11 +129,7 @@ def paired_difference(a, b, key: str = "si_sdri") -> Dict:
     diffs: Dict[str, list] = {}
     for x, y in zip(a, b):
         diffs.setdefault(x["family"], []).append(x[key] - y[key])
-    mean = float(np.mean([np.mean(v) for v in diffs.values()]))
-    if min(len(v) for v in diffs.values()) < 2:
-        return {"mean": mean, "ci95": None}
-    se2 = sum(np.var(v, ddof=1) / len(v) for v in diffs.values())
-    return {"mean": mean, "ci95": float(1.96 * np.sqrt(se2) / len(diffs))}
+    return mean_over_families(diffs)
 
 
 def markdown(res: Dict) -> str:

@@ -55,28 +55,23 @@ def _place(new, old, maps: List[Tuple[int, np.ndarray]], zero_new_inputs: Tuple[
     ``zero_new_inputs = (out_dim, in_dim, new_in_size)``: the old outputs' weights on new inputs are zeroed."""
     import torch
 
-    with torch.no_grad():
-        if zero_new_inputs is not None:
-            out_dim, in_dim, n_in = zero_new_inputs
-            out_map = dict(maps)[out_dim]
-            in_map = dict(maps)[in_dim]
-            fresh = np.setdiff1d(np.arange(n_in), in_map)
-            if fresh.size:
-                idx = [slice(None)] * new.dim()
-                idx[out_dim] = torch.as_tensor(out_map)
-                sub = new[tuple(idx)]
-                idx2 = [slice(None)] * new.dim()
-                idx2[in_dim] = torch.as_tensor(fresh)
-                sub[tuple(idx2)] = 0
-                new[tuple(idx)] = sub
-        mapped = dict(maps)
-        grids = []
-        for dim in range(new.dim()):  # one broadcast index per dim, so the target has old's shape
+    def grid(mapped: Dict[int, np.ndarray]):  # one broadcast index per dim; unmapped dims keep old's size
+        out = []
+        for dim in range(new.dim()):
             m = mapped.get(dim, np.arange(old.shape[dim]))
             shape = [1] * new.dim()
             shape[dim] = len(m)
-            grids.append(torch.as_tensor(m).reshape(shape))
-        new[tuple(grids)] = old
+            out.append(torch.as_tensor(m).reshape(shape))
+        return tuple(out)
+
+    mapped = dict(maps)
+    with torch.no_grad():
+        if zero_new_inputs is not None:
+            out_dim, in_dim, n_in = zero_new_inputs
+            fresh = np.setdiff1d(np.arange(n_in), mapped[in_dim])
+            if fresh.size:
+                new[grid({out_dim: mapped[out_dim], in_dim: fresh})] = 0
+        new[grid(mapped)] = old
 
 
 def widen_model(old_model, new_widths: Sequence[int], seed: int = 0):
