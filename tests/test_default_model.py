@@ -25,8 +25,8 @@ def synthetic_pool(root, split, clips=2, seconds=4.0):
             f0 = 55.0 * 2 ** (i / 3) * (1 + 0.01 * c)
             x = np.sin(2 * np.pi * f0 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * (0.5 + i) * t))
             arr.append(np.round(x / np.abs(x).max() * 0.9 * 32767).astype(np.int16))
-        np.save(d / f"{D._slug(fam)}.npy", np.stack(arr))
-        index[fam] = {"file": f"{D._slug(fam)}.npy", "clips": clips, "seconds": seconds, "seed": 0, "soundfonts": []}
+        np.save(d / f"{D.slug(fam)}.npy", np.stack(arr))
+        index[fam] = {"file": f"{D.slug(fam)}.npy", "clips": clips, "seconds": seconds, "seed": 0, "soundfonts": []}
     (d / "index.json").write_text(json.dumps(index))
     return root
 
