@@ -344,7 +344,7 @@ def waveform_image(track: Track, state: TimelineState, w: int, h: int, color: QC
     W, H = max(1, int(round(w * dpr))), max(1, int(round(h * dpr)))
     img = np.zeros((H, W, 4), np.uint8)
     peaks = track.peaks
-    if peaks is not None and peaks.n:
+    if peaks is not None and peaks.length:
         lo, hi, first = peaks.columns(state.start, state.spp / dpr, W)
         k = lo.shape[-1]
         chans = peaks.channels

@@ -19,6 +19,7 @@ from PyQt6.QtCore import QPoint, Qt  # noqa: E402
 
 from conftest import music_like  # noqa: E402
 from gui import project as P  # noqa: E402
+from gui.project import audio_files  # noqa: E402
 from gui.dialogs import AutoPrompter  # noqa: E402
 from gui.playback import FakeBackend  # noqa: E402
 from gui.tracks import Track  # noqa: E402
@@ -667,7 +668,7 @@ def test_bad_audio_files_give_one_message_and_lose_nothing(qtbot, win, song, tmp
     sf.write(str(slow), np.zeros((100, 1), np.float32), 500)
     cases = [(tmp_path / "missing.wav", "not found"), (corrupt, "corrupt"), (empty, "empty"),
              (many, "12 channels"), (longf, "long"), (slow, "outside 1000..768000 Hz"), (tmp_path, "folder")]
-    monkeypatch.setattr(P, "MAX_SECONDS", 2.0)
+    monkeypatch.setattr(audio_files, "MAX_SECONDS", 2.0)
     for bad, words in cases:
         n = len(win.prompter.errors)
         assert win.add_audio(bad) is not None
