@@ -79,7 +79,8 @@ class EffectsDialog(QDialog):
             self.list.addItem(it)
         self.list.blockSignals(False)
         if self._effects:
-            self.list.setCurrentRow(len(self._effects) - 1 if select is None else max(0, min(select, len(self._effects) - 1)))
+            last = len(self._effects) - 1
+            self.list.setCurrentRow(last if select is None else max(0, min(select, last)))
         self._show_params(self.list.currentRow())
 
     def _item_toggled(self, item):

@@ -125,8 +125,9 @@ def read_doc(file) -> SessionDoc:
         raise SessionError(f"{f} has no track list. The file was left untouched.")
     clean = [_clean_track(t, f"{f.name}: track {i + 1}") for i, t in enumerate(tracks)]
     hist = [h for h in d.get("history", []) if isinstance(h, str)][:100]
+    view = d.get("view") if isinstance(d.get("view"), dict) else {}
     return SessionDoc(path=f, sample_rate=sr, tracks=clean, song=str(d.get("song") or "song"),
-                      source=d.get("source"), history=hist, view=d.get("view") if isinstance(d.get("view"), dict) else {},
+                      source=d.get("source"), history=hist, view=view,
                       saved_at=float(d.get("saved_at", 0.0) or 0.0), version=d["format_version"])
 
 
