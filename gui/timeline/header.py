@@ -75,8 +75,6 @@ def _tool_button(text: str, tip: str, name: str = "", checkable: bool = False) -
 class TrackHeader(QFrame):
     """Header of one track row; region times are shown at ``state.sample_rate``."""
 
-    KIND_TEXT = KIND_TEXT
-
     def __init__(self, track: Track, actions: TrackActions, state: TimelineState, parent=None):
         super().__init__(parent)
         self.track = track
