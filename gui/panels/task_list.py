@@ -49,7 +49,7 @@ class TaskPanel(QFrame):
         self.hide()
 
     def _add(self, task):
-        if not getattr(task, "visible", True):
+        if not task.visible:
             return
         row = TaskRow(task)
         self.rows[id(task)] = row
