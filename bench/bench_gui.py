@@ -181,7 +181,7 @@ def latency(song: Path, sep_song: Path, bundle: Path, idle_seconds: float):
     win.sessionLoaded.connect(lambda: loaded.append(1))
     probe.start()
     t = time.perf_counter()
-    win.open_path(song)
+    win.documents.open_path(song)
     run_until(lambda: loaded and not win.tasks.tasks)
     t_open = time.perf_counter() - t
     opening = probe.stop()
@@ -189,13 +189,13 @@ def latency(song: Path, sep_song: Path, bundle: Path, idle_seconds: float):
     # (c) separation of a shorter file (the tiny model is fast; a real one is slower but the GUI thread
     # does the same work: it only receives progress signals)
     loaded.clear()
-    win.open_path(sep_song)
+    win.documents.open_path(sep_song)
     run_until(lambda: loaded and not win.tasks.tasks)
     done = []
     win.separationFinished.connect(lambda uids: done.append(uids))
     probe.start()
     t = time.perf_counter()
-    task = win.separate("bass guitar", residual=True)
+    task = win.separation.separate("bass guitar", residual=True)
     if task is None:
         raise RuntimeError(f"separation did not start: {win.statusBar().currentMessage()}")
     run_until(lambda: done and not win.tasks.tasks)

@@ -12,6 +12,11 @@ T_START = time.perf_counter()
 def run(path: Optional[str] = None, bundle: Optional[str] = None, autosave_seconds: float = 30.0,
         screenshot: Optional[str] = None, exit_after_paint: bool = False, open_dialog: bool = True,
         size=(1280, 760), backend=None, prompter=None) -> int:
+    """Open the window (on ``path`` if given, else offering recovery or an open dialog); the exit code.
+
+    ``screenshot`` saves a picture once everything is drawn and exits; ``exit_after_paint`` prints
+    when the first waveform was painted and exits. Both answer dialogs automatically.
+    """
     from PyQt6.QtCore import QTimer, qInstallMessageHandler
     from PyQt6.QtWidgets import QApplication
 
@@ -30,49 +35,62 @@ def run(path: Optional[str] = None, bundle: Optional[str] = None, autosave_secon
     win.resize(*size)
     win.show()
     if path:
-        QTimer.singleShot(0, lambda: win.open_path(path))
+        QTimer.singleShot(0, lambda: win.documents.open_path(path))
     else:
         def startup():
-            if not win.offer_untitled_recovery() and open_dialog:
-                win.open_dialog()
+            if not win.documents.offer_untitled_recovery() and open_dialog:
+                win.documents.open_dialog()
         QTimer.singleShot(0, startup)
 
     if exit_after_paint:
-        def painted(t):
-            print(f"first-paint {t - T_START:.6f}", flush=True)
-            print(f"first-paint-epoch {time.time():.6f}", flush=True)
-            QTimer.singleShot(0, app.quit)
-        win.firstWaveformPainted.connect(painted)
-        fail_if_error(win, app)
-
+        _print_first_paint_and_quit(win, app)
     if screenshot:
-        out = Path(screenshot)
-
-        def ready():
-            return (not win.busy()) and win.timeline.lanes_painted() and (win.separator is not None or win.model_error)
-
-        def poll():
-            if ready():
-                QTimer.singleShot(300, shoot)
-            else:
-                QTimer.singleShot(100, poll)
-
-        def shoot():
-            app.processEvents()
-            img = win.grab()
-            out.parent.mkdir(parents=True, exist_ok=True)
-            ok = img.save(str(out))
-            print(f"screenshot {out} {'saved' if ok else 'FAILED'} ({img.width()}x{img.height()}, "
-                  f"platform {app.platformName()})", flush=True)
-            app.exit(0 if ok else 1)
-
-        QTimer.singleShot(200, poll)
-        fail_if_error(win, app)
-        QTimer.singleShot(120000, lambda: (print("screenshot: timed out", flush=True), app.exit(3)))
+        _screenshot_when_ready(win, app, Path(screenshot))
 
     code = app.exec()
     win.shutdown()
     return code
+
+
+def _print_first_paint_and_quit(win, app) -> None:
+    """Print when the first waveform was painted (seconds since import, and epoch), then quit."""
+    from PyQt6.QtCore import QTimer
+
+    def painted(t):
+        print(f"first-paint {t - T_START:.6f}", flush=True)
+        print(f"first-paint-epoch {time.time():.6f}", flush=True)
+        QTimer.singleShot(0, app.quit)
+
+    win.firstWaveformPainted.connect(painted)
+    fail_if_error(win, app)
+
+
+def _screenshot_when_ready(win, app, out: Path) -> None:
+    """Once the window is idle, drawn and has a model (or its error), save a picture to ``out`` and exit."""
+    from PyQt6.QtCore import QTimer
+
+    def ready():
+        model = win.model
+        return (not win.busy()) and win.timeline.lanes_painted() and (model.separator is not None or model.error)
+
+    def poll():
+        if ready():
+            QTimer.singleShot(300, shoot)
+        else:
+            QTimer.singleShot(100, poll)
+
+    def shoot():
+        app.processEvents()
+        img = win.grab()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ok = img.save(str(out))
+        print(f"screenshot {out} {'saved' if ok else 'FAILED'} ({img.width()}x{img.height()}, "
+              f"platform {app.platformName()})", flush=True)
+        app.exit(0 if ok else 1)
+
+    QTimer.singleShot(200, poll)
+    fail_if_error(win, app)
+    QTimer.singleShot(120000, lambda: (print("screenshot: timed out", flush=True), app.exit(3)))
 
 
 _QUIET = ("does not support propagateSizeHints", "does not support raise()", "does not support grabbing")

@@ -1,6 +1,6 @@
 """Waveform overviews: min/max peaks per bucket at a few zoom levels, computed once per track.
 
-Drawing a 10-minute stereo file sample by sample would touch 53 million values per repaint. A
+Drawing a long file sample by sample would touch every sample on every repaint. A
 :class:`PeakPyramid` stores, per channel, the minimum and maximum of every ``BASE`` samples, then of
 every ``BASE * FACTOR`` samples, and so on. :meth:`PeakPyramid.columns` answers "min/max of every
 pixel column" from the coarsest level that is still finer than one column, so a repaint costs
@@ -47,7 +47,7 @@ class PeakPyramid:
         self.channels = self._lo_raw.shape[0]
         lo0 = _reduce(self._lo_raw, base, np.minimum)
         hi0 = _reduce(self._hi_raw, base, np.maximum)
-        self.n = a.shape[-1]
+        self.length = a.shape[-1]  # samples per channel
         self.base = base
         self.factor = factor
         self.sizes: List[int] = [base]
@@ -87,12 +87,12 @@ class PeakPyramid:
         """
         spp = float(samples_per_pixel)
         empty = np.zeros((self.channels, 0), np.float32)
-        if width <= 0 or spp <= 0 or self.n == 0:
+        if width <= 0 or spp <= 0 or self.length == 0:
             return empty, empty, 0
         edges = start + np.arange(width + 1) * spp  # sample positions of column edges
         first = int(np.searchsorted(edges, 0.0, side="right")) - 1  # column containing sample 0
         first = max(first, 0)
-        last = int(np.searchsorted(edges, self.n, side="left"))  # columns first..last-1 overlap the audio
+        last = int(np.searchsorted(edges, self.length, side="left"))  # columns first..last-1 overlap the audio
         last = min(last, width)
         if last <= first:
             return empty, empty, 0
@@ -105,9 +105,9 @@ class PeakPyramid:
             unit = self.sizes[lvl]
         count = lo_src.shape[-1]
         # column i covers buckets [b[i], b[i+1]) (at least one); the last one ends at the view's edge
-        b = np.floor(np.clip(edges[first:last + 1], 0, self.n) / unit).astype(np.int64)
+        b = np.floor(np.clip(edges[first:last + 1], 0, self.length) / unit).astype(np.int64)
         starts = np.minimum(b[:-1], count - 1)
-        end = int(min(count, max(np.ceil(min(edges[last], self.n) / unit), starts[-1] + 1)))
+        end = int(min(count, max(np.ceil(min(edges[last], self.length) / unit), starts[-1] + 1)))
         lo = np.minimum.reduceat(lo_src[:, :end], starts, axis=1)
         hi = np.maximum.reduceat(hi_src[:, :end], starts, axis=1)
         if connect and lo.shape[-1] > 1:

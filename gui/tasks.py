@@ -31,6 +31,7 @@ class Task(QThread):
         super().__init__(parent)
         self.label = label
         self.kind = kind
+        self.visible = True  # shown in the task list (False: background chores such as autosave)
         self.fn = fn
         self.cancel_event = threading.Event()
         self.fraction = 0.0

@@ -21,6 +21,7 @@ import numpy as np
 
 from plugin.errors import Cancelled, SepBoardError
 
+from .cancel import cancel_requested
 from .peaks import PeakPyramid
 
 KINDS = ("mix", "stem", "residual", "audio")
@@ -143,7 +144,7 @@ def process_effects(audio: np.ndarray, sr, effects: Sequence[dict], progress: Op
     step = max(1, int(chunk_seconds * sr))
     outs = []
     for i in range(0, n, step):
-        if cancel is not None and (cancel.is_set() if hasattr(cancel, "is_set") else cancel()):
+        if cancel_requested(cancel):
             raise Cancelled("effects cancelled")
         outs.append(np.asarray(chain(x[:, i : i + step], sr, reset=False), np.float32))
         if progress:

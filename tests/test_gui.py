@@ -19,6 +19,7 @@ from PyQt6.QtCore import QPoint, Qt  # noqa: E402
 
 from conftest import music_like  # noqa: E402
 from gui import project as P  # noqa: E402
+from gui.project import audio_files  # noqa: E402
 from gui.dialogs import AutoPrompter  # noqa: E402
 from gui.playback import FakeBackend  # noqa: E402
 from gui.tracks import Track  # noqa: E402
@@ -68,7 +69,7 @@ def win(qtbot, sep):
 
 def open_song(qtbot, w, path):
     with qtbot.waitSignal(w.sessionLoaded, timeout=WAIT):
-        assert w.open_path(path) is not None
+        assert w.documents.open_path(path) is not None
     return w.session.tracks[0]
 
 
@@ -80,7 +81,7 @@ def run_query(qtbot, w, query, residual=False, keyboard=True):
             qtbot.keyClicks(w.panel.query, query)
             qtbot.keyClick(w.panel.query, Qt.Key.Key_Return)
         else:
-            assert w.separate(query, residual) is not None
+            assert w.separation.separate(query, residual) is not None
     return [w.session.find(uid) for uid in blocker.args[0]]
 
 
@@ -128,8 +129,8 @@ def test_query_runs_on_the_embedded_default_model(qtbot, tmp_path):
     w = MainWindow(backend=FakeBackend(), prompter=AutoPrompter(), autosave_seconds=0)
     qtbot.addWidget(w)
     try:
-        qtbot.waitUntil(lambda: w.separator is not None, timeout=WAIT)
-        assert w.separator.bundle.path.resolve() == DEFAULT_BUNDLE.resolve()
+        qtbot.waitUntil(lambda: w.model.separator is not None, timeout=WAIT)
+        assert w.model.separator.bundle.path.resolve() == DEFAULT_BUNDLE.resolve()
         assert "sepboard-default" in w.model_label.text()
         mix = open_song(qtbot, w, path)
         (stem,) = run_query(qtbot, w, "drums")
@@ -208,13 +209,13 @@ def test_query_field_suggests_instruments_and_remembers_history(qtbot, win, song
 
 
 def test_empty_query_or_no_audio_gives_a_message_not_a_task(qtbot, win, song):
-    assert win.separate("bass") is None  # nothing open yet
+    assert win.separation.separate("bass") is None  # nothing open yet
     assert "Open an audio file" in win.statusBar().currentMessage()
     open_song(qtbot, win, song[0])  # the load task has left the list when sessionLoaded arrives
-    assert win.separate("   ") is None
+    assert win.separation.separate("   ") is None
     assert "Type what to extract" in win.statusBar().currentMessage()
     win.state.set_selection(100, 110)  # a few samples
-    assert win.separate("bass") is None
+    assert win.separation.separate("bass") is None
     assert "too short" in win.statusBar().currentMessage()
     assert len(win.session.tracks) == 1 and not win.tasks.tasks, [(t.kind, t.label) for t in win.tasks.tasks]
 
@@ -225,7 +226,7 @@ def test_empty_query_or_no_audio_gives_a_message_not_a_task(qtbot, win, song):
 def test_cancel_a_running_separation_adds_nothing(qtbot, win, song):
     path, x = song
     open_song(qtbot, win, path)
-    task = win.separate("bass guitar", residual=True)
+    task = win.separation.separate("bass guitar", residual=True)
     assert task is not None and not win.panel.button.isEnabled()
     row = win.task_panel.row_for(task)
     assert row is not None and not win.task_panel.isHidden()
@@ -246,7 +247,7 @@ def test_cancel_mid_way_through_a_long_separation(qtbot, win, tmp_path):
     long = tmp_path / "long.wav"
     sf.write(str(long), music_like(30 * SR, SR, 1, seed=2).T, SR, subtype="PCM_16")
     open_song(qtbot, win, long)
-    task = win.separate("drums")
+    task = win.separation.separate("drums")
     QTimer.singleShot(100, task.cancel)  # while the model is working through the file
     qtbot.waitUntil(lambda: not win.tasks.tasks, timeout=60000)
     assert task.outcome == "cancelled" and len(win.session.tracks) == 1 and not win.prompter.errors
@@ -254,7 +255,7 @@ def test_cancel_mid_way_through_a_long_separation(qtbot, win, tmp_path):
 
 def test_opening_another_song_during_a_separation_leaves_the_new_session_alone(qtbot, win, song, tmp_path):
     open_song(qtbot, win, song[0])
-    task = win.separate("bass guitar")
+    task = win.separation.separate("bass guitar")
     other = tmp_path / "other.wav"
     sf.write(str(other), music_like(5000, 22050, 1).T, 22050)
     open_song(qtbot, win, other)
@@ -278,31 +279,31 @@ def test_solo_mute_gain_decide_what_the_playback_mixes(qtbot, win, song):
     mix = open_song(qtbot, win, path)
     rng = np.random.default_rng(0)
     stem = add_track(win, 0.1 * rng.standard_normal(x.shape), "bass")
-    be = win.backend
-    assert win.play() and win.playing and be.started == [(SR, 2)]
+    be = win.transport.backend
+    assert win.transport.play() and win.transport.playing and be.started == [(SR, 2)]
     blk = be.pump(1000)
     np.testing.assert_allclose(blk.T, x[:, :1000] + stem.audio[:, :1000], atol=1e-6)
 
-    win.set_solo(stem.uid, True)  # solo: only the stem
+    win.track_edits.set_solo(stem.uid, True)  # solo: only the stem
     blk = be.pump(1000)
     np.testing.assert_allclose(blk.T, stem.audio[:, 1000:2000], atol=1e-6)
     assert win.timeline.rows[mix.uid].lane.dim and not win.timeline.rows[stem.uid].lane.dim
 
-    win.set_solo(stem.uid, False)
-    win.set_mute(stem.uid, True)  # mute: only the mix
-    win.set_gain(mix.uid, -6.0)
+    win.track_edits.set_solo(stem.uid, False)
+    win.track_edits.set_mute(stem.uid, True)  # mute: only the mix
+    win.track_edits.set_gain(mix.uid, -6.0)
     blk = be.pump(1000)
     np.testing.assert_allclose(blk.T, x[:, 2000:3000] * 10 ** (-6 / 20), atol=1e-6)
 
-    win.set_mute(mix.uid, True)  # everything muted: silence
+    win.track_edits.set_mute(mix.uid, True)  # everything muted: silence
     assert not be.pump(500).any()
-    win._tick()
+    win.transport.tick()
     assert win.state.playhead == 3500  # the playhead follows the mixer
-    win.seek(100)
-    win.set_mute(mix.uid, False)
+    win.transport.seek(100)
+    win.track_edits.set_mute(mix.uid, False)
     np.testing.assert_allclose(be.pump(10).T, x[:, 100:110] * 10 ** (-6 / 20), atol=1e-6)
-    win.stop()
-    assert not win.playing and not be.running and be.pump(10) is None
+    win.transport.stop()
+    assert not win.transport.playing and not be.running and be.pump(10) is None
 
 
 def test_mono_track_plays_on_both_channels_and_playback_stops_at_the_end(qtbot, win, tmp_path):
@@ -310,13 +311,13 @@ def test_mono_track_plays_on_both_channels_and_playback_stops_at_the_end(qtbot, 
     x = music_like(3000, SR, 1, seed=1)
     sf.write(str(p), x.T, SR, subtype="FLOAT")
     open_song(qtbot, win, p)
-    win.play()
-    blk = win.backend.pump(4096)
+    win.transport.play()
+    blk = win.transport.backend.pump(4096)
     np.testing.assert_allclose(blk[:3000, 0], x[0], atol=1e-6)
     np.testing.assert_allclose(blk[:3000, 1], x[0], atol=1e-6)
     assert not blk[3000:].any()
-    win._tick()
-    assert not win.playing and win.state.playhead == 3000
+    win.transport.tick()
+    assert not win.transport.playing and win.state.playhead == 3000
 
 
 def test_play_selection_and_clocked_fake_backend(qtbot, sep, song):
@@ -325,8 +326,8 @@ def test_play_selection_and_clocked_fake_backend(qtbot, sep, song):
     path, x = song
     open_song(qtbot, w, path)
     w.state.set_selection(1000, 4000)
-    assert w.play()
-    qtbot.waitUntil(lambda: not w.playing, timeout=WAIT)  # stops by itself at the selection's end
+    assert w.transport.play()
+    qtbot.waitUntil(lambda: not w.transport.playing, timeout=WAIT)  # stops by itself at the selection's end
     np.testing.assert_allclose(be.mixed()[:, :3000], x[:, 1000:4000], atol=1e-6)
     assert w.state.playhead == 4000
     w.shutdown()
@@ -340,17 +341,17 @@ def test_space_plays_and_stops_but_types_in_the_query_field(qtbot, win, song):
     qtbot.mouseClick(lane, Qt.MouseButton.LeftButton, pos=QPoint(5, 10))  # clicking the timeline takes focus
     assert lane.hasFocus()
     qtbot.keyClick(lane, Qt.Key.Key_Space)
-    assert win.playing
+    assert win.transport.playing
     qtbot.keyClick(lane, Qt.Key.Key_Space)
-    assert not win.playing
+    assert not win.transport.playing
     qtbot.keyClicks(lane, "d")  # typing on the timeline goes to the query field
     assert win.panel.query.hasFocus() and win.panel.query.text() == "d"
     qtbot.keyClicks(win.panel.query, "rums and bass")
-    assert win.panel.query.text() == "drums and bass" and not win.playing
+    assert win.panel.query.text() == "drums and bass" and not win.transport.playing
     qtbot.keyClick(win.panel.query, Qt.Key.Key_Escape)  # Escape leaves the field: Space plays again
     assert not win.panel.query.hasFocus()
     qtbot.keyClick(win, Qt.Key.Key_Space)
-    assert win.playing
+    assert win.transport.playing
 
 
 def test_no_audio_device_disables_playback_with_a_message(qtbot, sep, song):
@@ -362,11 +363,11 @@ def test_no_audio_device_disables_playback_with_a_message(qtbot, sep, song):
     assert real.message == NO_DEVICE_MESSAGE
     w = make_window(qtbot, sep, backend=real)
     open_song(qtbot, w, song[0])
-    assert not w.act_play.isEnabled()
+    assert not w.host_actions.play.isEnabled()
     assert "no audio device" in w.play_label.text()
-    assert w.play() is False and not w.playing
+    assert w.transport.play() is False and not w.transport.playing
     assert w.prompter.infos == [NO_DEVICE_MESSAGE]
-    assert w.play() is False and len(w.prompter.infos) == 1  # told once, then only the status bar
+    assert w.transport.play() is False and len(w.prompter.infos) == 1  # told once, then only the status bar
     (stem,) = run_query(qtbot, w, "drums", keyboard=False)  # everything else works
     assert stem.audio.shape == song[1].shape
     w.shutdown()
@@ -385,24 +386,24 @@ def test_effects_chain_is_cached_and_applied_on_playback_and_export(qtbot, win, 
                {"type": "HighpassFilter", "params": {"cutoff_frequency_hz": 200.0}},
                {"type": "Compressor", "params": {"threshold_db": -20.0, "ratio": 4.0, "attack_ms": 2.0,
                                                  "release_ms": 80.0}}]
-    assert win.set_track_effects(mix.uid, effects) is not None
+    assert win.track_edits.set_track_effects(mix.uid, effects) is not None
     wait_idle(qtbot, win)
     ref = Chain([pedalboard.Gain(gain_db=-6.0), pedalboard.HighpassFilter(cutoff_frequency_hz=200.0),
                  pedalboard.Compressor(threshold_db=-20.0, ratio=4.0, attack_ms=2.0, release_ms=80.0)])(x, SR)
     assert mix.processed is not None and mix.processed_key == mix.effects_key
     np.testing.assert_allclose(mix.processed, ref, atol=1e-5)
     assert "fx:" in win.timeline.rows[mix.uid].header.info.text()
-    win.play()
-    np.testing.assert_allclose(win.backend.pump(2048).T, ref[:, :2048], atol=1e-5)
-    win.stop()
+    win.transport.play()
+    np.testing.assert_allclose(win.transport.backend.pump(2048).T, ref[:, :2048], atol=1e-5)
+    win.transport.stop()
     cached = mix.processed
-    win.set_gain(mix.uid, -3.0)  # the fader does not re-render the chain
+    win.track_edits.set_gain(mix.uid, -3.0)  # the fader does not re-render the chain
     assert mix.processed is cached
     with qtbot.waitSignal(win.exported, timeout=WAIT) as blk:
-        win.export([mix], tmp_path / "out", "wav", "32f")
+        win.exporting.export([mix], tmp_path / "out", "wav", "32f")
     y, _ = sf.read(blk.args[0][0], always_2d=True, dtype="float32")
     np.testing.assert_allclose(y.T, ref * 10 ** (-3 / 20), atol=1e-5)
-    win.set_track_effects(mix.uid, [])  # chain removed: dry audio again
+    win.track_edits.set_track_effects(mix.uid, [])  # chain removed: dry audio again
     assert mix.playable() is mix.audio
 
 
@@ -431,13 +432,13 @@ def test_undo_redo_of_add_delete_rename(qtbot, win, song):
     mix = open_song(qtbot, win, path)
     stem, res = run_query(qtbot, win, "bass", residual=True, keyboard=False)
     assert win.undo.count() == 1
-    assert win.rename_track(stem.uid, "Low end")
+    assert win.track_edits.rename_track(stem.uid, "Low end")
     assert stem.name == "Low end" and win.timeline.rows[stem.uid].header.name.text() == "Low end"
     win.undo.undo()
     assert stem.name == "bass"
     win.undo.redo()
     assert stem.name == "Low end"
-    win.delete_track(stem.uid)
+    win.track_edits.delete_track(stem.uid)
     assert win.session.find(stem.uid) is None and stem.uid not in win.timeline.rows
     activate(qtbot, win)
     qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Z: the delete
@@ -448,7 +449,7 @@ def test_undo_redo_of_add_delete_rename(qtbot, win, song):
     assert [t.uid for t in win.session.tracks] == [mix.uid]
     win.undo.redo()
     assert [t.name for t in win.session.tracks] == [mix.name, "bass", "bass (residual)"]
-    assert not win.rename_track(stem.uid, "   ")  # an empty name is refused
+    assert not win.track_edits.rename_track(stem.uid, "   ")  # an empty name is refused
 
 
 # ------------------------------------------------------------------------------------------------
@@ -458,19 +459,20 @@ def test_save_reload_gives_the_same_session(qtbot, sep, win, song, tmp_path):
     path, x = song
     mix = open_song(qtbot, win, path)
     stem, res = run_query(qtbot, win, "bass guitar", residual=True, keyboard=False)
-    win.rename_track(res.uid, "Band without bass")
-    win.set_gain(stem.uid, 4.5)
-    win.set_solo(stem.uid, True)
-    win.set_mute(res.uid, True)
-    win.set_color(mix.uid, "#123456")
-    assert win.set_track_effects(stem.uid, [{"type": "LowpassFilter", "params": {"cutoff_frequency_hz": 500.0}}])
+    win.track_edits.rename_track(res.uid, "Band without bass")
+    win.track_edits.set_gain(stem.uid, 4.5)
+    win.track_edits.set_solo(stem.uid, True)
+    win.track_edits.set_mute(res.uid, True)
+    win.track_edits.set_color(mix.uid, "#123456")
+    assert win.track_edits.set_track_effects(stem.uid,
+                                             [{"type": "LowpassFilter", "params": {"cutoff_frequency_hz": 500.0}}])
     wait_idle(qtbot, win)
     folder = tmp_path / "sessions" / "take 1"
     win.prompter.answers["save_folder"] = str(folder)
     activate(qtbot, win)
     with qtbot.waitSignal(win.saved, timeout=WAIT):
         qtbot.keyClick(win, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # Ctrl+S -> save as
-    assert not win.session.dirty and win.session_dir == folder
+    assert not win.session.dirty and win.location.session_dir == folder
     doc = json.loads((folder / "session.json").read_text())
     assert doc["format"] == "sepboard-session" and doc["format_version"] == P.FORMAT_VERSION
     assert all(not Path(t["file"]).is_absolute() and (folder / t["file"]).is_file() for t in doc["tracks"])
@@ -478,7 +480,7 @@ def test_save_reload_gives_the_same_session(qtbot, sep, win, song, tmp_path):
 
     w2 = make_window(qtbot, sep)
     with qtbot.waitSignal(w2.sessionLoaded, timeout=WAIT):
-        w2.open_path(folder)
+        w2.documents.open_path(folder)
     a, b = win.session.tracks, w2.session.tracks
     assert [t.name for t in b] == [t.name for t in a]
     for ta, tb in zip(a, b):
@@ -491,9 +493,9 @@ def test_save_reload_gives_the_same_session(qtbot, sep, win, song, tmp_path):
     assert not w2.session.dirty and w2.undo.count() == 0
 
     # a second save rewrites only what changed, and deleted tracks' audio goes away
-    w2.delete_track(w2.session.tracks[2].uid)
+    w2.track_edits.delete_track(w2.session.tracks[2].uid)
     before = {p.name: p.stat().st_mtime_ns for p in (folder / "audio").glob("*.wav")}
-    assert w2.save(background=False)
+    assert w2.saving.save(background=False)
     after = {p.name: p.stat().st_mtime_ns for p in (folder / "audio").glob("*.wav")}
     assert len(after) == 2 and all(before[k] == v for k, v in after.items())
     w2.shutdown()
@@ -502,7 +504,7 @@ def test_save_reload_gives_the_same_session(qtbot, sep, win, song, tmp_path):
 def test_moved_session_folder_still_opens(qtbot, win, sep, song, tmp_path):
     open_song(qtbot, win, song[0])
     run_query(qtbot, win, "drums", keyboard=False)
-    assert win.save_as(tmp_path / "a", background=False)
+    assert win.saving.save_as(tmp_path / "a", background=False)
     (tmp_path / "a").rename(tmp_path / "b")
     st, folder = P.load_session(tmp_path / "b")
     assert [t.name for t in st.tracks] == [t.name for t in win.session.tracks]
@@ -521,23 +523,23 @@ def test_unreadable_session_gives_one_clear_message_and_is_never_overwritten(qtb
     f = folder / "session.json"
     f.write_text(content)
     before = f.read_bytes()
-    assert win.open_path(folder) is not None
+    assert win.documents.open_path(folder) is not None
     wait_idle(qtbot, win)
     assert len(win.prompter.errors) == 1
     msg = win.prompter.errors[0]
     assert str(f) in msg and all(w in msg for w in words), msg
     assert "Traceback" not in msg
-    assert win.session_dir is None and win.session.empty
+    assert win.location.session_dir is None and win.session.empty
     # with a song open, saving into that folder is refused too
     open_song(qtbot, win, song[0])
-    assert win.save_as(folder, background=False) is False
+    assert win.saving.save_as(folder, background=False) is False
     assert "will not overwrite" in win.prompter.errors[-1]
     assert f.read_bytes() == before and not (folder / "audio").exists()
 
 
 def test_session_with_missing_audio_reports_the_file(qtbot, win, song, tmp_path):
     open_song(qtbot, win, song[0])
-    assert win.save_as(tmp_path / "s", background=False)
+    assert win.saving.save_as(tmp_path / "s", background=False)
     wav = next((tmp_path / "s" / "audio").glob("*.wav"))
     wav.unlink()
     with pytest.raises(P.SessionError, match="missing"):
@@ -547,21 +549,21 @@ def test_session_with_missing_audio_reports_the_file(qtbot, win, song, tmp_path)
 def test_autosave_and_recovery_after_a_crash(qtbot, sep, win, song, tmp_path):
     open_song(qtbot, win, song[0])
     folder = tmp_path / "s"
-    assert win.save_as(folder, background=False)
+    assert win.saving.save_as(folder, background=False)
     saved = (folder / "session.json").read_bytes()
     (stem,) = run_query(qtbot, win, "vocals", keyboard=False)
-    win.rename_track(stem.uid, "lead vocal")
+    win.track_edits.rename_track(stem.uid, "lead vocal")
     assert win.session.dirty
-    assert win.autosave_now(wait=True) == folder / ".autosave.json"
+    assert win.saving.autosave_now(wait=True) == folder / ".autosave.json"
     assert (folder / "session.json").read_bytes() == saved  # autosave never touches the session file
     # "crash": the window goes away without saving; a new one opens the folder and recovers
     w2 = make_window(qtbot, sep, answers={"ask": True})
     with qtbot.waitSignal(w2.sessionLoaded, timeout=WAIT):
-        w2.open_path(folder)
+        w2.documents.open_path(folder)
     assert "Recover" in w2.prompter.messages[0][1]
     assert [t.name for t in w2.session.tracks][1:] == ["lead vocal"] and w2.session.dirty
     np.testing.assert_array_equal(w2.session.tracks[1].audio, stem.audio)
-    assert w2.save(background=False)  # saving the recovered session retires the autosave
+    assert w2.saving.save(background=False)  # saving the recovered session retires the autosave
     assert not (folder / ".autosave.json").exists()
     assert [t["name"] for t in json.loads((folder / "session.json").read_text())["tracks"]][1:] == ["lead vocal"]
     w2.shutdown()
@@ -570,12 +572,12 @@ def test_autosave_and_recovery_after_a_crash(qtbot, sep, win, song, tmp_path):
 def test_declining_recovery_keeps_the_autosave_aside(qtbot, sep, win, song, tmp_path):
     open_song(qtbot, win, song[0])
     folder = tmp_path / "s"
-    assert win.save_as(folder, background=False)
-    win.rename_track(win.session.tracks[0].uid, "renamed")
-    win.autosave_now(wait=True)
+    assert win.saving.save_as(folder, background=False)
+    win.track_edits.rename_track(win.session.tracks[0].uid, "renamed")
+    win.saving.autosave_now(wait=True)
     w2 = make_window(qtbot, sep, answers={"ask": False})
     with qtbot.waitSignal(w2.sessionLoaded, timeout=WAIT):
-        w2.open_path(folder)
+        w2.documents.open_path(folder)
     assert w2.session.tracks[0].name == "My Song" and not w2.session.dirty
     assert not (folder / ".autosave.json").exists() and (folder / ".autosave-discarded.json").exists()
     w2.shutdown()
@@ -584,13 +586,13 @@ def test_declining_recovery_keeps_the_autosave_aside(qtbot, sep, win, song, tmp_
 def test_untitled_session_is_recovered_at_start_up(qtbot, sep, win, song, recovery_dir):
     open_song(qtbot, win, song[0])
     (stem,) = run_query(qtbot, win, "drums", keyboard=False)
-    path = win.autosave_now(wait=True)
+    path = win.saving.autosave_now(wait=True)
     assert path is not None and path.parent.parent == recovery_dir
     w2 = make_window(qtbot, sep, answers={"ask": True})
     with qtbot.waitSignal(w2.sessionLoaded, timeout=WAIT):
-        assert w2.offer_untitled_recovery()
+        assert w2.documents.offer_untitled_recovery()
     assert [t.name for t in w2.session.tracks] == ["My Song", "drums"] and w2.session.dirty
-    assert w2.session_dir is None
+    assert w2.location.session_dir is None
     w2.prompter.answers["ask_save"] = "discard"
     w2.close()  # discarding the recovered changes removes the recovery folder
     assert not path.parent.exists()
@@ -600,8 +602,8 @@ def test_autosave_timer_writes_when_dirty(qtbot, sep, song, tmp_path):
     w = MainWindow(separator=sep, backend=FakeBackend(), prompter=AutoPrompter(), autosave_seconds=0.05)
     qtbot.addWidget(w)
     open_song(qtbot, w, song[0])
-    assert w.save_as(tmp_path / "s", background=False)
-    w.rename_track(w.session.tracks[0].uid, "x")
+    assert w.saving.save_as(tmp_path / "s", background=False)
+    w.track_edits.rename_track(w.session.tracks[0].uid, "x")
     qtbot.waitUntil(lambda: (tmp_path / "s" / ".autosave.json").exists(), timeout=WAIT)
     assert json.loads((tmp_path / "s" / ".autosave.json").read_text())["tracks"][0]["name"] == "x"
     w.shutdown()
@@ -622,27 +624,27 @@ def test_export_uses_the_batch_renderers_names(qtbot, win, sep, song, tmp_path):
     assert expected == [Path("My Song/bass-guitar-residual.wav"), Path("My Song/bass-guitar.wav")]
     out = tmp_path / "host"
     with qtbot.waitSignal(win.exported, timeout=WAIT) as blk:
-        win.export([stem, res], out, "wav", "24")
+        win.exporting.export([stem, res], out, "wav", "24")
     assert sorted(Path(p).relative_to(out) for p in blk.args[0]) == expected
     assert Path(blk.args[0][0]) == stem_path(out, path, "Bass Guitar!", "wav")
     a, _ = sf.read(str(out / expected[1]), always_2d=True)
     b, _ = sf.read(str(batch / expected[1]), always_2d=True)
     np.testing.assert_allclose(a, b, atol=2e-4)  # same separation, same file
     # FLAC, a renamed track keeps its new name, existing files are only replaced when confirmed
-    win.rename_track(res.uid, "Band")
+    win.track_edits.rename_track(res.uid, "Band")
     win.prompter.answers["ask"] = False
-    assert win.export([stem], out, "wav") is None  # refused to overwrite
+    assert win.exporting.export([stem], out, "wav") is None  # refused to overwrite
     with qtbot.waitSignal(win.exported, timeout=WAIT) as blk:
-        win.export([stem, res], out, "flac", "16")
+        win.exporting.export([stem, res], out, "flac", "16")
     assert sorted(Path(p).name for p in blk.args[0]) == ["band.flac", "bass-guitar.flac"]
-    assert win.export([stem], out, "flac", "32f") is None and "32-bit float" in win.prompter.errors[-1]
+    assert win.exporting.export([stem], out, "flac", "32f") is None and "32-bit float" in win.prompter.errors[-1]
     # a fader boost that drives a 16-bit export past full scale is reported, not clipped silently
     infos = len(win.prompter.infos)
     peak = float(np.abs(res.audio).max())
     res.gain_db = 20 * np.log10(2.0 / peak)  # residual now peaks at +6 dBFS
     win.prompter.answers["ask"] = True
     with qtbot.waitSignal(win.exported, timeout=WAIT):
-        win.export([stem, res], out, "wav", "16")
+        win.exporting.export([stem, res], out, "wav", "16")
     assert len(win.prompter.infos) == infos + 1
     assert "band.wav:" in win.prompter.infos[-1] and "clipped at full scale (peak +6.0 dBFS)" in win.prompter.infos[-1]
     assert "bass-guitar.wav" not in win.prompter.infos[-1]
@@ -667,16 +669,16 @@ def test_bad_audio_files_give_one_message_and_lose_nothing(qtbot, win, song, tmp
     sf.write(str(slow), np.zeros((100, 1), np.float32), 500)
     cases = [(tmp_path / "missing.wav", "not found"), (corrupt, "corrupt"), (empty, "empty"),
              (many, "12 channels"), (longf, "long"), (slow, "outside 1000..768000 Hz"), (tmp_path, "folder")]
-    monkeypatch.setattr(P, "MAX_SECONDS", 2.0)
+    monkeypatch.setattr(audio_files, "MAX_SECONDS", 2.0)
     for bad, words in cases:
         n = len(win.prompter.errors)
-        assert win.add_audio(bad) is not None
+        assert win.documents.add_audio(bad) is not None
         wait_idle(qtbot, win)
         assert len(win.prompter.errors) == n + 1, bad
         assert words in win.prompter.errors[-1] and "Traceback" not in win.prompter.errors[-1]
         assert [t.uid for t in win.session.tracks] == [mix.uid, stem.uid]
     # opening a bad file as a new session keeps the current one too
-    assert win.open_path(corrupt) is not None
+    assert win.documents.open_path(corrupt) is not None
     wait_idle(qtbot, win)
     assert [t.uid for t in win.session.tracks] == [mix.uid, stem.uid]
 
@@ -689,20 +691,20 @@ def test_odd_rate_and_channel_count_open_and_separate(qtbot, win, tmp_path):
     assert win.session.sample_rate == 11025 and win.session.tracks[0].peaks.channels == 1  # folded overview
     (stem,) = run_query(qtbot, win, "organ", keyboard=False)
     assert stem.audio.shape == x.shape
-    win.play()
-    assert win.backend.started[-1] == (11025, 2) and win.backend.pump(64).shape == (64, 2)
+    win.transport.play()
+    assert win.transport.backend.started[-1] == (11025, 2) and win.transport.backend.pump(64).shape == (64, 2)
 
 
 def test_editing_keys_in_the_query_field_do_not_touch_tracks(qtbot, win, song):
     mix = open_song(qtbot, win, song[0])
     activate(qtbot, win)
-    win.set_current(mix.uid)
+    win.track_edits.set_current(mix.uid)
     q = win.panel.query
     q.setFocus()
     qtbot.keyClicks(q, "bass")
     for key in (Qt.Key.Key_Home, Qt.Key.Key_Delete, Qt.Key.Key_End, Qt.Key.Key_Space):
         qtbot.keyClick(q, key)
-    assert q.text() == "ass " and win.session.find(mix.uid) is not None and not win.playing
+    assert q.text() == "ass " and win.session.find(mix.uid) is not None and not win.transport.playing
     assert win.state.playhead == 0
 
 

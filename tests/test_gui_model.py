@@ -9,6 +9,7 @@ import soundfile as sf
 
 from conftest import music_like
 from gui import project as P
+from gui.project import store
 from gui.peaks import BASE, PeakPyramid
 from gui.playback import FakeBackend, Mixer, audible
 from gui.tracks import EffectError, Track, build_chain, new_effect, process_effects, validate_effects
@@ -220,14 +221,14 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(P.os, "replace", boom)
+    monkeypatch.setattr(store.os, "replace", boom)
     with pytest.raises(P.OutputError, match="No space left"):
         P.save_session(tmp_path / "s", st)
     assert (tmp_path / "s" / "session.json").read_bytes() == before
     left = [p.name for p in (tmp_path / "s").rglob("*") if p.name.startswith(".")]
     assert left == []  # no temp files left behind
     monkeypatch.undo()
-    monkeypatch.setattr(P, "atomic_write_text", lambda *a: boom())  # the audio is written, the JSON fails
+    monkeypatch.setattr(store, "atomic_write_text", lambda *a: boom())  # the audio is written, the JSON fails
     with pytest.raises(P.OutputError, match="previous file is unchanged"):
         P.save_session(tmp_path / "s", st)
     assert (tmp_path / "s" / "session.json").read_bytes() == before

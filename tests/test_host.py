@@ -58,7 +58,7 @@ def test_missing_default_model_is_explained_and_separation_is_off(qtbot, tmp_pat
     monkeypatch.setenv("SEPBOARD_RECOVERY_DIR", str(tmp_path / "rec"))
     w = MainWindow(backend=FakeBackend(), prompter=AutoPrompter(), autosave_seconds=0)
     qtbot.addWidget(w)
-    assert w.separator is None and "embedded default model is not installed" in w.model_error
+    assert w.model.separator is None and "embedded default model is not installed" in w.model.error
     assert "--bundle" in w.panel.banner.text() and not w.panel.banner.isHidden()
     assert w.model_label.text() == "Model: none"
     assert not w.panel.button.isEnabled()
@@ -66,8 +66,8 @@ def test_missing_default_model_is_explained_and_separation_is_off(qtbot, tmp_pat
     p = tmp_path / "a.wav"
     sf.write(str(p), music_like(8000, 32000).T, 32000)
     with qtbot.waitSignal(w.sessionLoaded, timeout=20000):
-        w.open_path(p)
-    assert w.separate("bass") is None and "--bundle" in w.statusBar().currentMessage()
+        w.documents.open_path(p)
+    assert w.separation.separate("bass") is None and "--bundle" in w.statusBar().currentMessage()
     w.shutdown()
 
 
@@ -84,7 +84,7 @@ def test_broken_bundle_shows_one_error(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(w)
     with qtbot.waitSignal(w.modelReady, timeout=20000):
         pass
-    assert w.separator is None and len(w.prompter.errors) == 1 and "not valid JSON" in w.prompter.errors[0]
+    assert w.model.separator is None and len(w.prompter.errors) == 1 and "not valid JSON" in w.prompter.errors[0]
     w.shutdown()
 
 
@@ -99,7 +99,7 @@ def test_bundle_option_loads_the_model_and_shows_the_provider(qtbot, tmp_path, t
     with qtbot.waitSignal(w.modelReady, timeout=20000) as blk:
         pass
     sep = blk.args[0]
-    assert sep is not None and w.separator is sep
+    assert sep is not None and w.model.separator is sep
     assert w.model_label.text() == f"Model: tiny-text-test · {sep.bundle.device_label}"
     assert sep.provider in w.model_label.toolTip() and str(text_bundle) in w.model_label.toolTip()
     w.shutdown()
