@@ -135,9 +135,10 @@ class MultiSourceNet(nn.Module):
         if p > 1:
             raw = F.pixel_shuffle(raw, p)
         raw = raw[:, :, :t, :f].reshape(b, 3, s, t, f)
-        mask = torch.softmax(raw[:, 0], dim=1)
-        re, im = torch.tanh(raw[:, 1]), torch.tanh(raw[:, 2])
-        norm = torch.clamp(torch.sqrt(re * re + im * im), min=PHASE_FLOOR)
+        mask = torch.softmax(raw[:, 0].float(), dim=1)
+        re, im = torch.tanh(raw[:, 1].float()), torch.tanh(raw[:, 2].float())
+        # clamp before the square root: sqrt's gradient at 0 is infinite, and bf16 tanh gives exact zeros
+        norm = torch.sqrt(torch.clamp(re * re + im * im, min=PHASE_FLOOR ** 2))
         return mask, re / norm, im / norm
 
 
@@ -178,9 +179,8 @@ class MultiSourceCore(nn.Module):
         w = routes[:, :, None, None]
         q_re = (w * re[:, :k]).sum(dim=1, keepdim=True)
         q_im = (w * im[:, :k]).sum(dim=1, keepdim=True)
-        q_mag = torch.sqrt(q_re * q_re + q_im * q_im)
-        norm = torch.clamp(q_mag, min=PHASE_FLOOR)
-        return q_mag, q_re / norm, q_im / norm, re, im, routes
+        q_mag = torch.sqrt(torch.clamp(q_re * q_re + q_im * q_im, min=PHASE_FLOOR ** 2))
+        return q_mag, q_re / q_mag, q_im / q_mag, re, im, routes
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -45,3 +45,21 @@ class SourceLoss:
         leak = 10 * torch.log10(err + floor) - 10 * torch.log10(floor)
         per = torch.where(present, neg_snr, self.absent_weight * leak)
         return per.mean()
+
+
+class SpectralLoss:
+    """L1 of magnitudes plus L1 of complex values between estimated and true source spectra, each
+    over the mixture's mean magnitude; silent (absent) sources are targets like any other. Unlike a
+    log-domain SNR it has no pull towards silence: a quiet, incoherent estimate (a scrambled phase
+    cancels in the overlap-add) costs as much as the source it misses."""
+
+    def __call__(self, est_spec: torch.Tensor, ref_spec: torch.Tensor, mix_spec: torch.Tensor) -> torch.Tensor:
+        scale = mix_spec.abs().mean(dim=(-1, -2)).clamp(min=1e-6)[:, None]  # [B, 1]
+        mag = (est_spec.abs() - ref_spec.abs()).abs().mean(dim=(-1, -2))
+        cplx = (est_spec - ref_spec).abs().mean(dim=(-1, -2))
+        return ((mag + cplx) / scale).mean()
+
+
+def snr_weight(step: int, start: int = 1000, full: int = 3000) -> float:
+    """How much of the SNR loss joins the spectral one: none before ``start``, all from ``full``."""
+    return min(1.0, max(0.0, (step - start) / max(1, full - start)))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .mixer import MixConfig, StemBank, TorchMixer
-from .separation import SourceLoss, istft, magnitude, stft
+from .separation import SourceLoss, SpectralLoss, istft, magnitude, snr_weight, stft
 
 log = logging.getLogger("export.trainer")
 
@@ -52,6 +52,7 @@ class TrainConfig:
     mix: Dict = field(default_factory=dict)  # overrides of MixConfig
     phrase_embeddings: str = ""  # film: an .npz of precomputed phrase embeddings (else MiniLM is run)
     save_optimizer: bool = True  # False keeps last.pt small (weights only)
+    stop_at: float = 0.0  # a wall-clock deadline (epoch seconds): validate, save and stop before it
 
 
 def families_of(pool_families: List[str]) -> List[str]:
@@ -102,8 +103,9 @@ class Separation:
     def __init__(self, model, kind: str, n_fft: int, hop: int):
         self.model, self.kind, self.n_fft, self.hop = model, kind, n_fft, hop
 
-    def all_sources(self, mix: torch.Tensor) -> torch.Tensor:
-        """multisource: mix [B, L] -> [B, S, L]."""
+    def all_sources(self, mix: torch.Tensor, spectra: bool = False):
+        """multisource: mix [B, L] -> [B, S, L] (and, with ``spectra``, the mixture's STFT [B, T, F+1]
+        and the sources' [B, S, T, F+1])."""
         spec = stft(mix, self.n_fft, self.hop)  # [B, T, F+1]
         fb = self.n_fft // 2
         mag = magnitude(spec)[:, None, :, :fb]
@@ -111,7 +113,8 @@ class Separation:
         gain = torch.complex(m * c, m * s)  # [B, S, T, fb]
         out = torch.zeros(spec.shape[0], gain.shape[1], *spec.shape[1:], dtype=spec.dtype, device=spec.device)
         out[..., :fb] = spec[:, None, :, :fb] * gain
-        return istft(out, self.n_fft, self.hop, mix.shape[-1])
+        wav = istft(out, self.n_fft, self.hop, mix.shape[-1])
+        return (wav, spec, out) if spectra else wav
 
     def queried(self, mix: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         """film: mix [B, L], sentence embeddings [B, 384] -> [B, L]."""
@@ -229,7 +232,8 @@ def train(cfg: TrainConfig) -> Path:
     arch = model.cfg if cfg.kind == "multisource" else model.sep.cfg
     sep = Separation(model, cfg.kind, arch.n_fft, arch.hop)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loss_fn = SourceLoss(absent_weight=cfg.absent_weight)
+    snr_loss = SourceLoss(absent_weight=cfg.absent_weight)
+    spec_loss = SpectralLoss()
     state = {"step": 0, "minutes": 0.0, "config": asdict(cfg), "families": families}
     last = out / "last.pt"
     if last.exists():
@@ -246,16 +250,19 @@ def train(cfg: TrainConfig) -> Path:
              len(families), device)
     while True:
         used = clock.minutes()
+        if cfg.stop_at and time.time() > cfg.stop_at:
+            used = max(used, cfg.budget_minutes)  # out of wall time: finish as if the budget were spent
         if used >= next_eval or used >= cfg.budget_minutes:
             t_eval = clock.now()
             result = validation.run(sep, device)
             clock.exclude(t_eval)
-            state["minutes"] = used = clock.minutes()
-            row = {"step": state["step"], "minutes": round(used, 2), "wall": round(time.time(), 1), **result}
+            state["minutes"] = clock.minutes()
+            row = {"step": state["step"], "minutes": round(state["minutes"], 2), "wall": round(time.time(), 1),
+                   "skipped": state.get("skipped", 0), **result}
             with open(out / "curve.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
-            log.info("step %d %.1f min: SI-SDRi %.2f absent %.1f", state["step"], used, result["si_sdri"],
-                     result["absent_db"])
+            log.info("step %d %.1f min: SI-SDRi %.2f absent %.1f (skipped %d)", state["step"], used,
+                     result["si_sdri"], result["absent_db"], state.get("skipped", 0))
             save(last, model, opt if cfg.save_optimizer else None, state, arch)
             next_eval += cfg.eval_minutes
             if used >= cfg.budget_minutes:
@@ -265,18 +272,27 @@ def train(cfg: TrainConfig) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr
         mix, stems, present = mixer.batch(cfg.batch)
+        w_snr = snr_weight(state["step"])
         with autocast:
             if cfg.kind == "multisource":
-                est = sep.all_sources(mix).float()
-                loss = loss_fn(est, stems, mix, present)
+                est, mix_spec, est_spec = sep.all_sources(mix, spectra=True)
+                ref, pres = stems, present
             else:
-                target, qemb, q = _film_batch(mix, stems, present, families, emb, gen, cfg.film_absent_p)
-                est = sep.queried(mix, qemb).float()
-                pres = present[torch.arange(len(q), device=device), q]
-                loss = loss_fn(est[:, None], target[:, None], mix, pres[:, None])
+                ref, qemb, q = _film_batch(mix, stems, present, families, emb, gen, cfg.film_absent_p)
+                est = sep.queried(mix, qemb).float()[:, None]
+                ref, pres = ref[:, None], present[torch.arange(len(q), device=device), q][:, None]
+                mix_spec, est_spec = stft(mix, sep.n_fft, sep.hop), stft(est, sep.n_fft, sep.hop)
+            loss = spec_loss(est_spec, stft(ref, sep.n_fft, sep.hop), mix_spec)
+            if w_snr > 0:
+                loss = loss + 0.1 * w_snr * snr_loss(est.float(), ref, mix, pres)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        if not (torch.isfinite(loss) and torch.isfinite(norm)):  # one bad batch must not poison the weights
+            state["skipped"] = state.get("skipped", 0) + 1
+            if state["skipped"] > 50 + state["step"] // 10:
+                raise FloatingPointError(f"{state['skipped']} non-finite steps by step {state['step']}")
+            continue
         opt.step()
         state["step"] += 1
 
