@@ -18,7 +18,7 @@ from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence, QUndoStack
 from PyQt6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QWidget
 
-from plugin import render
+from plugin import report as render  # near_silent_db, NEAR_SILENT (was the CLI module plugin.render)
 from plugin.errors import Cancelled, SepBoardError
 
 from . import project as P
