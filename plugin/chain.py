@@ -18,6 +18,7 @@ from .arrays import as_channels, check_rate
 from .effect_api import StreamEffect
 from .errors import AudioError, SepBoardError
 from .fifo import FifoBuffer
+from .progress import CancelFn, ProgressFn, raise_if_cancelled
 
 log = logging.getLogger("sepboard")
 
@@ -228,6 +229,32 @@ class Chain(list):
                             "reset=True for whole buffers or a larger holdback", names, short, self.holdback,
                             self.latency_samples)
         return fifo.pop(n)
+
+    def process_chunks(self, audio, sample_rate, chunk_seconds: float = 5.0, progress: Optional[ProgressFn] = None,
+                       cancel: CancelFn = None) -> np.ndarray:
+        """A whole buffer streamed through the chain in chunks of ``chunk_seconds``, with progress and a
+        cancel check per chunk: the result lines up with the input and has its shape, like one
+        whole-buffer ``chain(audio, sample_rate)`` call. The chain is reset afterwards."""
+        x, mono = as_channels(audio)
+        sr = check_rate(sample_rate)
+        if not len(self):
+            return x[0] if mono else x
+        self.reset()
+        n = x.shape[-1]
+        step = max(1, int(chunk_seconds * sr))
+        outs = []
+        for i in range(0, n, step):
+            raise_if_cancelled(cancel, "effects cancelled")
+            outs.append(np.asarray(self.process(x[:, i : i + step], sr, reset=False), np.float32))
+            if progress:
+                progress(min(1.0, (i + step) / n))
+        latency = self.latency_samples
+        if latency:
+            outs.append(np.asarray(self.flush(), np.float32))
+        else:
+            self.reset()
+        y = np.ascontiguousarray(np.concatenate(outs, axis=-1)[:, latency : latency + n], dtype=np.float32)
+        return y[0] if mono else y
 
     def flush(self, buffer_size: int = 8192) -> np.ndarray:
         """End a stream: the last ``latency_samples`` of output, exactly the tail of what one

@@ -241,6 +241,25 @@ def test_chain_flush_completes_the_stream_exactly(tiny):
     assert np.max(np.abs(y - whole)) <= 1e-5  # upstream reverb tail is cut, as in the whole-buffer call
 
 
+def test_chain_process_chunks_equals_the_whole_buffer_and_reports_progress(tiny):
+    from plugin.errors import Cancelled
+
+    sr = 44100
+    fx = tiny.effect(embedding=EMB, block_seconds=1.0, context_seconds=0.25)
+    chain = Chain([pb.HighpassFilter(60), pb.Reverb(room_size=0.5), fx, pb.PeakFilter(3000, 2.5, 0.8)])
+    x = band_limited(int(1.7 * sr), sr, seed=12)
+    whole = chain(x, sr)
+    seen = []
+    y = chain.process_chunks(x, sr, chunk_seconds=0.3, progress=seen.append)
+    assert y.shape == x.shape and np.max(np.abs(y - whole)) <= 1e-5
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == 6
+    assert chain.process_chunks(x[0], sr).shape == (x.shape[-1],)  # mono in, mono out
+    plain = Chain([pb.Gain(-6)])  # no latency: nothing to flush
+    assert np.max(np.abs(plain.process_chunks(x, sr, chunk_seconds=0.1) - plain(x, sr))) == 0.0
+    with pytest.raises(Cancelled):
+        chain.process_chunks(x, sr, cancel=lambda: True)
+
+
 def test_chain_rejects_other_objects():
     with pytest.raises(TypeError, match="pedalboard plugins and SepBoard effects"):
         Chain([lambda x, sr: x])
