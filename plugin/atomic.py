@@ -73,14 +73,19 @@ def atomic_path(target: PathLike) -> Iterator[Path]:
         raise
 
 
-def write_bytes(target: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``target`` atomically (its folder is created if needed)."""
+def write_bytes(target: PathLike, data: bytes, fsync: bool = False) -> Path:
+    """Write ``data`` to ``target`` atomically (its folder is created if needed). ``fsync`` also
+    flushes the data to the disk before the rename, so a crash right after cannot leave an empty file."""
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
     return Path(target)
 
 
-def write_text(target: PathLike, text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``target`` atomically (its folder is created if needed)."""
-    return write_bytes(target, text.encode(encoding))
+def write_text(target: PathLike, text: str, encoding: str = "utf-8", fsync: bool = False) -> Path:
+    """Write ``text`` to ``target`` atomically (see :func:`write_bytes`)."""
+    return write_bytes(target, text.encode(encoding), fsync)
