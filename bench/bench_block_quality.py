@@ -47,7 +47,7 @@ def main():
         t = time.perf_counter()
         if setting is OFFLINE:
             stems = sep.separate_many(mix, sr, QUERIES)
-            plan = sep._plan_for(mix.shape[-1], sr, None, None)  # the plan separate_many just used
+            plan = sep.plan_for(mix.shape[-1], sr, None, None)  # the plan separate_many just used
             cells = (f"offline plan: {plan.centre / sep.sample_rate:.2f} centre", f"{plan.left / sep.sample_rate:.2f}",
                      "(offline)")
         else:

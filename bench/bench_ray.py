@@ -50,14 +50,14 @@ c = sep.embed(['bass'])
 t = {{}}
 s = time.perf_counter(); f = AudioFile(r'{file}'); x = f.read(f.frames); sr = f.samplerate; t['decode'] = time.perf_counter() - s
 s = time.perf_counter(); xm = soxr.resample(x.T, sr, 32000, quality='HQ').T; t['resample (both ways)'] = 2 * (time.perf_counter() - s)
-import plugin.separator as P
+import plugin.core as P
 if sep.bundle.specialised:
     sep.bundle.session_for(c[0])  # the query's session exists before timing (as in a render of many files)
-orig = P.ModelCore._batched  # every ONNX run, generic or query-specialised, goes through it
+orig = P.ModelCore.run_batched  # every ONNX run, generic or query-specialised, goes through it
 acc = {{'onnx': 0.0}}
 def timed(self, sess, mag, feed):
     s = time.perf_counter(); r = orig(self, sess, mag, feed); acc['onnx'] += time.perf_counter() - s; return r
-P.ModelCore._batched = timed
+P.ModelCore.run_batched = timed
 s = time.perf_counter(); y = sep.separate(xm, 32000, embedding=c[0]); total = time.perf_counter() - s
 t['ONNX separator'] = acc['onnx']; t['STFT, masks, ISTFT, overlap-add'] = total - acc['onnx']
 import tempfile, os

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
+from plugin import atomic
 from plugin.bundle import FORMAT_VERSION, Bundle, write_manifest
 
 from .onnx_export import OUTPUT_NAMES, export_separator, export_specialised
@@ -67,7 +67,7 @@ def write_bundle(
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists")
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    stage = atomic.temp_dir(out)
     try:
         export_separator(model, stage / "separator.onnx")
         manifest: Dict[str, Any] = {"format_version": FORMAT_VERSION, "name": name, "source": source, "license": license}
@@ -95,11 +95,9 @@ def write_bundle(
             manifest.update(extra)
         write_manifest(stage, manifest)
         Bundle(stage)  # validate what we wrote: format, files, checksums
-        from plugin.audio import publish_mode
-
-        publish_mode(stage, directory=True)
+        atomic.publish_mode(stage, directory=True)
         for f in stage.iterdir():
-            publish_mode(f)
+            atomic.publish_mode(f)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             if old.exists():

@@ -40,6 +40,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from plugin.atomic import atomic_path
 from plugin.errors import CheckpointError, SepBoardError
 
 log = logging.getLogger("export.clap_text")
@@ -157,14 +158,9 @@ def load_tokenizer(folder, max_tokens: Optional[int] = None):
 
 def encode(tok, texts: Sequence[str], pad_id: int = ROBERTA_PAD_ID) -> Tuple[np.ndarray, np.ndarray]:
     """ids, attention mask [B, longest] (int64), padded with ``pad_id`` like the runtime does."""
-    encs = tok.encode_batch(list(texts))
-    n = max(len(e.ids) for e in encs)
-    ids = np.full((len(encs), n), pad_id, np.int64)
-    mask = np.zeros((len(encs), n), np.int64)
-    for i, e in enumerate(encs):
-        ids[i, : len(e.ids)] = e.ids
-        mask[i, : len(e.ids)] = 1
-    return ids, mask
+    from plugin.tokens import tokenize
+
+    return tokenize(tok, texts, pad_id)
 
 
 def _hf_hub_dirs() -> List[Path]:
@@ -359,8 +355,7 @@ def export_onnx(model, tok, path, probe: Sequence[str] = PROBE_TEXTS, tol: float
     model = model.eval()
     path = Path(path)
     ids, mask = encode(tok, ["a funky slap bass", "drums"])  # padded example, so the mask path is traced
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
@@ -385,10 +380,6 @@ def export_onnx(model, tok, path, probe: Sequence[str] = PROBE_TEXTS, tol: float
         cos = float(np.min(np.sum(got * ref, -1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(ref, axis=-1))))
         if not err <= tol:
             raise ExportError(f"text encoder ONNX export does not match torch: max abs difference {err:.3g} > {tol:g}")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     report = {"max_abs": err, "min_cosine": cos, "bytes": path.stat().st_size}
     log.info("text_encoder.onnx: %.1f MB, max |torch-ORT| %.2e, min cosine %.7f", report["bytes"] / 1e6, err, cos)
     return report

@@ -19,7 +19,6 @@ files to fetch by hand and where to put them.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 from plugin.errors import SepBoardError
+from plugin.hashing import sha256_file
 
 log = logging.getLogger("export.download")
 
@@ -58,14 +58,6 @@ def default_cache() -> Path:
         return Path(os.environ["SEPBOARD_CACHE"]).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "sepboard"
-
-
-def sha256_file(path: Path, chunk: int = CHUNK) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

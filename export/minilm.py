@@ -53,14 +53,10 @@ def load_tokenizer(max_tokens: int = MAX_TOKENS):
 
 
 def encode_ids(tok, texts: Sequence[str]):
-    encs = tok.encode_batch(list(texts))
-    n = max(len(e.ids) for e in encs)
-    ids = np.zeros((len(encs), n), np.int64)
-    mask = np.zeros((len(encs), n), np.int64)
-    for i, e in enumerate(encs):
-        ids[i, : len(e.ids)] = e.ids
-        mask[i, : len(e.ids)] = 1
-    return ids, mask
+    """(ids, mask) padded with the tokenizer's [PAD] id, as the runtime pads them (plugin.tokens)."""
+    from plugin.tokens import pad_id_of, tokenize
+
+    return tokenize(tok, texts, pad_id_of(tok))
 
 
 class MiniLMEncoder(nn.Module):

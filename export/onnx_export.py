@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Iterable, Optional
@@ -18,6 +17,7 @@ from typing import Iterable, Optional
 import numpy as np
 import torch
 
+from plugin.atomic import write_bytes as atomic_write_bytes
 from plugin.errors import SepBoardError
 
 from .resunet import FilmSites, ResUNet30, SeparatorCore, SpecialisedCore, site_name
@@ -222,17 +222,3 @@ def site_patches(core_bytes: bytes, plan) -> list:
     return out
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        from plugin.audio import publish_mode
-
-        publish_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -3,6 +3,8 @@
 Imports are lazy so that `import plugin` stays fast and never pulls torch or Qt:
 
     from plugin import Separator, Chain
+
+ARCHITECTURE.md describes the modules and who may import whom.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def __getattr__(name: str):
 
         return Separator
     if name == "Chain":
-        from .effect import Chain
+        from .chain import Chain
 
         return Chain
     raise AttributeError(f"module 'plugin' has no attribute {name!r}")

@@ -39,7 +39,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .audio import as_channels, check_rate
+from .arrays import as_channels, check_rate
 from .errors import QueryError
 
 _MARKER = r"(?:but\s+not|not|without|except\s+for|except|excluding|minus)"

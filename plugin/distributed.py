@@ -4,7 +4,7 @@
 
 The input files become a Ray Dataset; ``map_batches`` runs them through a pool of actors, each of
 which loads the Separator once (model and query embeddings stay resident) and renders whole files
-with exactly the local renderer (``plugin.render.render_file``): same names, atomic writes and
+with exactly the local renderer (``plugin.batch.render_file``): same names, atomic writes and
 skip-existing, so re-running a job after a crash resumes where it stopped. Actors with
 ``num_gpus > 0`` ask for the CUDA provider. A file that fails becomes a row of the results table
 (file, query, status, error, seconds); the job goes on. Without an address a local Ray instance is
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .errors import RuntimeMissingError
-from .render import Report, Result, find_inputs
+from .batch import find_inputs, render_file
+from .report import Report, Result
 
 log = logging.getLogger("sepboard")
 
@@ -44,7 +45,7 @@ class SeparatorWorker:
         t0 = time.time()
         self.sep = Separator.load(bundle, providers=providers, threads=threads)
         self.queries = list(queries)
-        self.conds = dict(zip(self.queries, self.sep._conditions(self.queries, None)))
+        self.conds = dict(zip(self.queries, self.sep.conditions(self.queries, None)))
         self.out_dir = Path(out_dir)
         self.options = options
         self.pid = os.getpid()
@@ -52,8 +53,6 @@ class SeparatorWorker:
         self.files_done = 0
 
     def __call__(self, batch: Dict) -> Dict:
-        from .render import render_file
-
         rows: List[Result] = []
         for path in batch["path"]:
             try:

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def check_args(args) -> Optional[str]:
     """One clear sentence for the first bad argument, or None."""
-    from plugin.audio import AUDIO_EXTENSIONS
+    from .audiofile import AUDIO_EXTENSIONS
 
     if args.path:
         p = Path(args.path).expanduser()

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import QueryError
+from .tokens import pad_batch
 
 log = logging.getLogger("sepboard")
 
@@ -32,6 +33,8 @@ def clean_query(q) -> str:
 
 
 class TextEncoder:
+    """A bundle's text encoder with a per-query cache (least recently used dropped first)."""
+
     def __init__(self, bundle, cache_size: int = 512):
         self.bundle = bundle
         self.spec = bundle.manifest.text_encoder
@@ -47,6 +50,7 @@ class TextEncoder:
         self.misses = 0
 
     def tokenize(self, queries: Sequence[str]):
+        """(ids, mask) of ``queries``, truncated to the encoder's token limit (with a warning)."""
         tok = self.bundle.tokenizer
         spec = self.spec
         texts = [q.lower() if spec.lowercase else q for q in queries]
@@ -56,13 +60,7 @@ class TextEncoder:
         for q, e in zip(queries, encs):
             if e.overflowing:
                 log.warning("query %r is longer than %d tokens; only its beginning is used", q[:40] + "...", spec.max_tokens)
-        n = max(len(e.ids) for e in encs)
-        ids = np.full((len(encs), n), spec.pad_id, np.int64)
-        mask = np.zeros((len(encs), n), np.int64)
-        for i, e in enumerate(encs):
-            ids[i, : len(e.ids)] = e.ids
-            mask[i, : len(e.ids)] = 1
-        return ids, mask
+        return pad_batch(encs, spec.pad_id)
 
     def encode(self, queries: Sequence[str]) -> np.ndarray:
         """[Q, D] float32 condition vectors, cached per (cleaned) query."""
@@ -73,8 +71,8 @@ class TextEncoder:
             self.misses += len(todo)
         fresh = {}
         # One query per run: an int8 text encoder quantises its activations dynamically over the whole
-        # batch (and a batch pads to its longest query), so a query encoded beside others came out
-        # different (cosine 0.997, 0.6 dB on an absent answer) from the same query alone. ~1.5 ms each.
+        # batch (and a batch pads to its longest query), so a query's vector must not depend on the
+        # queries encoded beside it (BENCHMARKS.md §3).
         sess = self.bundle.text_session if todo else None
         names = self.spec.input_names
         for q in todo:

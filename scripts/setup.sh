@@ -2,7 +2,7 @@
 # Set up SepBoard in ./.venv, system libraries included.
 #
 #   scripts/setup.sh            runtime (ONNX Runtime CPU) + the embedded default model
-#   scripts/setup.sh --test     + pytest, pytest-qt, torch (CPU) and what the tests render audio with
+#   scripts/setup.sh --test     + pytest, pytest-qt, import-linter, torch (CPU) and what the tests render audio with
 #   scripts/setup.sh --train    + torch, onnx, MiniLM, soundfonts, espeak-ng (export/, training)
 #   scripts/setup.sh --gpu      onnxruntime-gpu instead of onnxruntime (never both: one import folder)
 #   scripts/setup.sh --ray      + Ray Data for catalog-scale rendering

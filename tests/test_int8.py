@@ -44,6 +44,7 @@ def test_int8_patch_operations_match_their_definitions():
 
 @pytest.fixture(scope="module")
 def int8_bundle(tmp_path_factory):
+    pytest.importorskip("torch")  # exported here from a torch model
     from export.bundle_writer import write_bundle
     from export.quantize import music_magnitudes
 

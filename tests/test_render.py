@@ -1,12 +1,12 @@
 import csv
 import os
+import tempfile
 import threading
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-import plugin.audio as pa
 from plugin import Separator
 from plugin.render import main, render
 from plugin.audio import encode_for_subtype, AtomicAudioWriter
@@ -167,7 +167,7 @@ def test_unwritable_output(songs, tmp_path, text_bundle, capsys, monkeypatch):
     def denied(*a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(pa.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
     rc, err = run([songs[1], "-q", "bass", "-o", tmp_path / "out", "--bundle", text_bundle], capsys)
     assert rc == 1 and "Permission denied" in err
 
@@ -184,7 +184,7 @@ def test_disk_full_mid_file_leaves_nothing_and_others_finish(songs, tmp_path, te
         return real(self, data)
 
     monkeypatch.setattr(sf.SoundFile, "write", flaky)
-    monkeypatch.setattr("plugin.render.READ_SECONDS", 0.5)
+    monkeypatch.setattr("plugin.audiofile.READ_SECONDS", 0.5)
     out = tmp_path / "out"
     rc, err = run([folder, "-q", "bass", "-o", out, "--bundle", text_bundle], capsys)
     assert rc == 1 and "No space left on device" in err
@@ -201,7 +201,7 @@ def test_cancel_leaves_no_partial_files(sep, songs, tmp_path):
         if fd > 0:
             cancel.set()  # like Ctrl-C during the first file
 
-    import plugin.render as pr
+    import plugin.audiofile as pr
 
     pr.READ_SECONDS, old = 0.25, pr.READ_SECONDS
     try:
@@ -258,7 +258,7 @@ def test_clipped_stems_are_reported(songs, tmp_path, text_bundle, capsys):
 def test_near_silent_stems_are_reported(songs, tmp_path, text_bundle, capsys, monkeypatch):
     """A stem far below its input gets a note with its level, so nobody has to open a silent file to
     learn that the model did not find the instrument; residuals and louder stems get none."""
-    import plugin.render as R
+    import plugin.report as R
 
     folder, a, _ = songs
     out = tmp_path / "out"

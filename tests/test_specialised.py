@@ -12,8 +12,6 @@ import pytest
 
 from conftest import music_like, tiny_model
 
-torch = pytest.importorskip("torch")
-
 
 def _conds(q, d=16, seed=1):
     c = np.random.default_rng(seed).standard_normal((q, d)).astype(np.float32)
@@ -22,6 +20,7 @@ def _conds(q, d=16, seed=1):
 
 @pytest.mark.parametrize("film", ["beta", "scale_shift"])
 def test_specialised_core_matches_the_model_in_torch(film):
+    torch = pytest.importorskip("torch")
     from export.resunet import SpecialisedCore
 
     model = tiny_model(3, film=film)
@@ -44,10 +43,10 @@ def test_specialised_core_matches_the_model_in_torch(film):
     assert float((other - got[0]).abs().max()) > 1e-3
 
 
-def test_bundle_has_the_specialised_form(tiny_bundle):
+def test_bundle_has_the_specialised_form(embedding_bundle):
     from plugin.bundle import Bundle
 
-    path, _ = tiny_bundle
+    path = embedding_bundle
     b = Bundle(path)
     special = b.manifest.specialised
     assert special and special["film"] in b.manifest.files and special["core"] in b.manifest.files
@@ -56,10 +55,10 @@ def test_bundle_has_the_specialised_form(tiny_bundle):
 
 
 @pytest.mark.parametrize("block", [None, 1.0])
-def test_specialised_and_generic_separation_agree(tiny_bundle, block):
+def test_specialised_and_generic_separation_agree(embedding_bundle, block):
     from plugin import Separator
 
-    path, _ = tiny_bundle
+    path = embedding_bundle
     x = music_like(32000 * 3, channels=2, seed=4)
     conds = _conds(2)
     a = Separator.load(path).separate_many(x, 32000, embeddings=conds, block_seconds=block)
@@ -71,6 +70,7 @@ def test_specialised_and_generic_separation_agree(tiny_bundle, block):
 
 def test_runtime_output_matches_torch_through_the_specialised_path(tiny_bundle):
     """Parity (c) of the foundation issue, on the path the runtime takes by default."""
+    torch = pytest.importorskip("torch")
     from export.resunet import separate_waveform
     from plugin import Separator
 
@@ -85,10 +85,10 @@ def test_runtime_output_matches_torch_through_the_specialised_path(tiny_bundle):
     assert np.max(np.abs(ref)) > 1e-3 and np.max(np.abs(got - ref)) < 1e-4
 
 
-def test_sessions_are_cached_per_query_and_evicted(tiny_bundle, monkeypatch):
+def test_sessions_are_cached_per_query_and_evicted(embedding_bundle, monkeypatch):
     import plugin.bundle as pb
 
-    path, _ = tiny_bundle
+    path = embedding_bundle
     b = pb.Bundle(path)
     c1, c2 = _conds(2)
     s1 = b.session_for(c1)
@@ -126,11 +126,11 @@ def _rewrite_manifest(folder, edit):
     write_manifest(folder, m)  # checksums recomputed: only the edit is wrong
 
 
-def test_bad_specialised_entries_are_clear_errors(tiny_bundle, tmp_path):
+def test_bad_specialised_entries_are_clear_errors(embedding_bundle, tmp_path):
     from plugin.bundle import Bundle
     from plugin.errors import BundleError
 
-    path, _ = tiny_bundle
+    path = embedding_bundle
     bad = tmp_path / "bad"
     shutil.copytree(path, bad)
     _rewrite_manifest(bad, lambda m: m["separator"]["specialised"].update(patches=[{"value": "x", "op": "melt"}]))
@@ -152,11 +152,11 @@ def test_bad_specialised_entries_are_clear_errors(tiny_bundle, tmp_path):
         Bundle(bad)
 
 
-def test_the_effect_opens_its_query_session_when_it_is_made(tiny_bundle):
+def test_the_effect_opens_its_query_session_when_it_is_made(embedding_bundle):
     """A streaming effect must not spend its first audio callback opening an ONNX session."""
     from plugin import Separator
 
-    path, _ = tiny_bundle
+    path = embedding_bundle
     sep = Separator.load(path)
     assert len(sep.bundle._special) == 0
     cond = _conds(1)[0]
@@ -168,6 +168,7 @@ def test_the_effect_opens_its_query_session_when_it_is_made(tiny_bundle):
 
 
 def test_export_refuses_a_specialised_pair_that_does_not_match_torch(monkeypatch, tmp_path):
+    pytest.importorskip("torch")
     import export.onnx_export as ox
     from export.resunet import FilmSites
 
