@@ -2,11 +2,12 @@
 
 For users and bug reports (paste its output). One line each for: the model bundle (name, files,
 sha256 check), ONNX Runtime (package, the execution provider that actually runs and, when CUDA was
-wanted but cannot load, the library that is missing), a short test separation, the Qt platform and
-whether a window opens (checked in a child process, so a Qt abort cannot take this one down), the
-audio output device or why playback is off, and Ray. The exit status says whether the main job,
-separation, can run: 0 yes, 1 no (2 for a bad argument). Window and audio problems are reported but
-do not fail the check: the batch renderer and the API do not need them.
+wanted but cannot load, the library that is missing), a short test separation, the audio file
+libraries (pedalboard, soundfile, soxr), the Qt platform and whether a window opens (checked in a
+child process, so a Qt abort cannot take this one down), the audio output device or why playback
+is off, and Ray. The exit status says whether the main job can run, separation with audio files
+in and out (:data:`CORE`): 0 yes, 1 no (2 for a bad argument). Window and audio problems are
+reported but do not fail the check: the batch renderer and the API do not need them.
 
 Every probe takes its environment as arguments (a fake ``sounddevice``, a fake library finder), so
 tests can stand in for machines this one is not.
@@ -18,6 +19,7 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -31,6 +33,7 @@ from . import __version__, qtplatform, syslibs
 from .errors import SepBoardError
 
 CUDA_PROVIDER_LIB = "libonnxruntime_providers_cuda.so"
+CORE = ("model", "runtime", "separate", "files")  # the lines that must be ok for separation to run
 
 # opens a real window in a child process and says how it went (a Qt abort only ends the child)
 _WINDOW_PROBE = r"""
@@ -167,6 +170,24 @@ def check_model(path: Optional[str]):
     return Line("model", True, text), sep
 
 
+def check_files(importer: Callable = importlib.import_module) -> Line:
+    """The libraries the renderer reads, resamples and writes audio with; a missing system library
+    they link (pedalboard needs libatomic.so.1) is named with its install command."""
+    versions = []
+    for name in ("pedalboard", "soundfile", "soxr"):
+        try:
+            mod = importer(name)
+        except (ImportError, OSError) as exc:
+            m = re.search(r"(lib[\w.+-]*\.so[\w.]*): cannot open shared object file", str(exc))
+            if m:
+                return Line("files", False, f"{name} cannot load: {m.group(1)} is not installed; install: "
+                                            f"{syslibs.install_hint([m.group(1)])}")
+            return Line("files", False, f"{name} cannot be imported ({type(exc).__name__}: {exc}); "
+                                        "re-run scripts/setup.sh")
+        versions.append(f"{name} {getattr(mod, '__version__', '?')}")
+    return Line("files", True, "audio files are read and written with " + ", ".join(versions))
+
+
 # ----- window --------------------------------------------------------------------------------------
 def check_window(env=None, probe: bool = True, timeout: float = 30.0, **diagnose_kw) -> Line:
     """Which Qt platform the host will use and whether a window opens there."""
@@ -206,11 +227,12 @@ def check_window(env=None, probe: bool = True, timeout: float = 30.0, **diagnose
 
 
 # ----- audio ---------------------------------------------------------------------------------------
-def check_audio(sd=None) -> Line:
-    """The output device playback would use, or why there is none. ``sd`` stands in for sounddevice."""
+def check_audio(sd=None, importer: Callable = importlib.import_module) -> Line:
+    """The output device playback would use, or why there is none. ``sd`` stands in for sounddevice,
+    ``importer`` for the import that loads it (PortAudio itself)."""
     if sd is None:
         try:
-            import sounddevice as sd
+            sd = importer("sounddevice")
         except OSError as exc:  # the PortAudio library itself is missing
             hint = syslibs.install_hint(["libportaudio.so.2"])
             return Line("audio", False, f"PortAudio is not installed ({exc}); playback is off. Install: {hint}")
@@ -253,6 +275,7 @@ def run_checks(bundle: Optional[str] = None, window_probe: bool = True) -> List[
                 lines.append(step(sep))
             except Exception as exc:  # a check reports, it never crashes
                 lines.append(Line(step.__name__[6:], False, f"{type(exc).__name__}: {exc}"))
+    lines.append(check_files())
     lines.append(check_window(probe=window_probe))
     lines.append(check_audio())
     lines.append(check_ray())
@@ -271,8 +294,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     lines = run_checks(args.bundle, window_probe=not args.no_window_probe)
     for line in lines:
         print(line.render(), flush=True)
-    core = [ln for ln in lines if ln.topic in ("model", "runtime", "separate")]
-    can_run = len(core) == 3 and all(ln.ok for ln in core)
+    core = [ln for ln in lines if ln.topic in CORE]
+    can_run = len(core) == len(CORE) and all(ln.ok for ln in core)
     print(f"separation can run: {'yes' if can_run else 'no'}", flush=True)
     return 0 if can_run else 1
 

@@ -166,10 +166,12 @@ def socket_connect(family, address, timeout: float = 2.0) -> Optional[str]:
 
 def diagnose(env: Optional[Mapping[str, str]] = None, qt: Optional[Path] = None,
              find: Optional[syslibs.Finder] = None, connect: Optional[Callable] = None,
+             read: Callable = syslibs.read_elf, which: Optional[Callable] = None,
              modules: Sequence[str] = HOST_MODULES) -> Diagnosis:
     """Check every platform Qt would try (see the module docstring). ``find`` answers where a system
-    library is (None: missing) and ``connect(family, address)`` whether a display server answers;
-    both default to the real machine, and tests pass fakes."""
+    library is (None: missing), ``connect(family, address)`` whether a display server answers (None:
+    it does), ``read`` reads an ELF file's dependencies and ``which`` finds the package manager for
+    the install hint; all default to the real machine, and tests pass fakes."""
     env = os.environ if env is None else env
     qt = qt_dir() if qt is None else qt
     if qt is None:
@@ -186,13 +188,13 @@ def diagnose(env: Optional[Mapping[str, str]] = None, qt: Optional[Path] = None,
             check.problem = (f"PyQt6 has no Qt platform plugin {name!r} (QT_QPA_PLATFORM={env.get('QT_QPA_PLATFORM')}; "
                              f"it has {', '.join(available(qt)) or 'none'})")
             continue
-        closure = syslibs.dependency_closure([check.plugin, *module_files], find,
+        closure = syslibs.dependency_closure([check.plugin, *module_files], find, read=read,
                                              extra=RUNTIME_LIBS.get(name.split("-")[0], {}))
         check.missing = closure.missing
         if closure.missing:
             names = sorted(closure.missing)
             check.problem = (f"Qt's {name} platform needs {', '.join(names)}, which "
-                             f"{'is' if len(names) == 1 else 'are'} not installed; install: {syslibs.install_hint(names)}")
+                             f"{'is' if len(names) == 1 else 'are'} not installed; install: {syslibs.install_hint(names, which)}")
             continue
         base = "wayland" if name.startswith("wayland") else name
         if base in _DISPLAY_VARS:

@@ -73,6 +73,7 @@ DEBIAN_PACKAGES: Dict[str, str] = {
     "libwayland-cursor.so.0": "libwayland-cursor0",
     "libwayland-egl.so.1": "libwayland-egl1",
     "libportaudio.so.2": "libportaudio2",
+    "libatomic.so.1": "libatomic1",
     "libsndfile.so.1": "libsndfile1",
     "libstdc++.so.6": "libstdc++6",
     "libgcc_s.so.1": "libgcc-s1",
@@ -300,8 +301,9 @@ def dependency_closure(roots: Iterable, find: Finder, extra: Optional[Mapping[st
     return result
 
 
-def package_manager(which: Callable[[str], Optional[str]] = shutil.which) -> Optional[str]:
-    """The first package manager found on PATH (apt-get, dnf, yum, zypper, pacman, apk), or None."""
+def package_manager(which: Optional[Callable[[str], Optional[str]]] = None) -> Optional[str]:
+    """The first package manager found by ``which`` (default: on PATH): apt-get, dnf, yum, zypper, pacman, apk."""
+    which = shutil.which if which is None else which
     return next((pm for pm in _PACKAGE_MANAGERS if which(pm)), None)
 
 
@@ -313,8 +315,9 @@ def debian_packages(sonames: Iterable[str]) -> Tuple[List[str], List[str]]:
     return pkgs, unknown
 
 
-def install_hint(sonames: Iterable[str], which: Callable[[str], Optional[str]] = shutil.which) -> str:
-    """One short instruction that installs the libraries ``sonames`` on this system."""
+def install_hint(sonames: Iterable[str], which: Optional[Callable[[str], Optional[str]]] = None) -> str:
+    """One short instruction that installs the libraries ``sonames`` on this system (``which`` finds
+    its package manager; default: on PATH)."""
     names = sorted(set(sonames))
     pm = package_manager(which)
     if pm == "apt-get":

@@ -16,7 +16,7 @@ PY=${PYTHON:-python3}
 ort=cpu
 extras=()
 dry_run=0
-# audio I/O (PortAudio for playback, libsndfile) and what Qt 6's xcb platform plugin loads to open the
+# Audio I/O (PortAudio for playback, libsndfile) and what Qt 6's xcb platform plugin loads to open the
 # desktop host's window: the libraries it links (X11/xcb, xkbcommon, EGL/GL, fontconfig, D-Bus, GLib),
 # libxcb-cursor0, which Qt >= 6.5 opens at run time, and a font. plugin/qtplatform.py checks the same
 # list before the host starts (tests/test_preflight.py keeps the two in step).
@@ -24,7 +24,10 @@ host_pkgs=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libfre
            libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
            libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1 libxcb-xfixes0
            libxcb-xkb1 fonts-dejavu-core)
-apt_pkgs=(libportaudio2 libsndfile1 "${host_pkgs[@]}")
+# Wayland's client libraries let Qt use its wayland platform in a Wayland session (else it falls back to xcb).
+host_pkgs+=(libwayland-client0 libwayland-cursor0 libwayland-egl1)
+# libatomic1: pedalboard's native module links it, and a minimal Debian does not have it.
+apt_pkgs=(libportaudio2 libsndfile1 libatomic1 "${host_pkgs[@]}")
 render_pkgs=(fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont-small)
 for arg in "$@"; do
   case "$arg" in
