@@ -1,8 +1,10 @@
 """``python -m plugin.host [AUDIO | SESSION] [--bundle PATH]``: the SepBoard desktop host.
 
-Arguments are checked here, before Qt is imported (plugin/ never imports Qt at import time); the
-window lives in the ``gui`` package, imported only by :func:`main`. A bad argument gives one line on
-stderr and exit code 2, never a traceback.
+Arguments, the display and the Qt platform's system libraries are checked here, before Qt is
+imported (plugin/ never imports Qt at import time; :mod:`plugin.qtplatform` does the platform
+check without loading anything). The window lives in the ``gui`` package, imported only by
+:func:`main` once the checks pass. A bad argument or a machine that cannot open a window gives one
+line on stderr and exit code 2, never a traceback or a core dump.
 """
 from __future__ import annotations
 
@@ -30,8 +32,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", metavar="PNG",
                    help="save a picture of the window once the file is loaded and drawn, then quit (docs/tests)")
     p.add_argument("--window-size", default="1280x760", metavar="WxH", help="initial window size (default 1280x760)")
+    p.add_argument("--quit-after", type=float, metavar="SECONDS",
+                   default=_env_seconds(os.environ.get("SEPBOARD_QUIT_AFTER")),
+                   help="quit this many seconds after the window opened, saying what was on screen (smoke tests; "
+                        "default: $SEPBOARD_QUIT_AFTER, else never)")
     p.add_argument("--exit-after-paint", action="store_true", help=argparse.SUPPRESS)
     return p
+
+
+def _env_seconds(value: Optional[str]):
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return float("nan")  # reported by check_args
 
 
 def check_args(args) -> Optional[str]:
@@ -63,6 +76,8 @@ def check_args(args) -> Optional[str]:
         return f"--window-size must look like 1280x760, got {args.window_size!r}"
     if args.screenshot and not args.screenshot.lower().endswith((".png", ".jpg", ".jpeg")):
         return f"--screenshot needs a .png or .jpg file name, got {args.screenshot}"
+    if args.quit_after is not None and not (args.quit_after > 0):
+        return f"--quit-after (or SEPBOARD_QUIT_AFTER) must be a number of seconds > 0, got {args.quit_after}"
     return None
 
 
@@ -80,6 +95,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     problem = check_args(args) or check_display()
+    if not problem:
+        from plugin.qtplatform import startup_problem
+
+        problem = startup_problem()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -91,8 +110,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     path = str(Path(args.path).expanduser()) if args.path else None
     bundle = str(Path(args.bundle).expanduser()) if args.bundle else None
     size = tuple(int(v) for v in args.window_size.split("x"))
+    if args.quit_after:
+        quit_later(args.quit_after)
     return run(path, bundle=bundle, autosave_seconds=args.autosave, screenshot=args.screenshot,
                exit_after_paint=args.exit_after_paint, size=size)
+
+
+def quit_later(seconds: float) -> None:
+    """Create the QApplication now (``gui.app.run`` reuses it) and quit ``seconds`` after its event loop
+    started, printing the windows on screen; the exit code is 0 if the main window was shown, else 1.
+    Modal dialogs (the open dialog of an empty session) are closed with it."""
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication, QDialog
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "sepboard"])
+
+    def quit_now():
+        shown = [w for w in app.topLevelWidgets() if w.isVisible()]
+        names = ", ".join(f"{type(w).__name__} {w.width()}x{w.height()}" for w in shown) or "none"
+        main_shown = any(not isinstance(w, QDialog) for w in shown)
+        print(f"quit-after {seconds:g} s: platform {app.platformName()}, windows shown: {names}", flush=True)
+        app.exit(0 if main_shown else 1)
+
+    QTimer.singleShot(int(seconds * 1000), quit_now)
 
 
 if __name__ == "__main__":
