@@ -94,23 +94,29 @@ def write_bundle(
         if extra:
             manifest.update(extra)
         write_manifest(stage, manifest)
-        Bundle(stage)  # validate what we wrote: format, files, checksums
-        atomic.publish_mode(stage, directory=True)
-        for f in stage.iterdir():
-            atomic.publish_mode(f)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out, old)
-            os.replace(stage, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, out)
+        publish_staged(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return out
+
+
+def publish_staged(stage: Path, out: Path) -> None:
+    """Validate the bundle in ``stage`` (format, files, checksums) and move it to ``out``, replacing
+    an existing bundle only once the new one is complete."""
+    Bundle(stage)
+    atomic.publish_mode(stage, directory=True)
+    for f in stage.iterdir():
+        atomic.publish_mode(f)
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(out, old)
+        os.replace(stage, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(stage, out)
 
 
 def update_manifest(bundle: Path, updates: Dict[str, Any]) -> Dict[str, Any]:

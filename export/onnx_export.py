@@ -41,7 +41,7 @@ class ExportError(SepBoardError):
 def _export_to_bytes(core: torch.nn.Module, example: tuple) -> bytes:
     dyn = {"magnitude": {0: "batch", 2: "time"}, "condition": {0: "batch"}}
     dyn.update({name: {0: "batch", 2: "time"} for name in OUTPUT_NAMES})
-    return _export_plain(core, example, INPUT_NAMES, OUTPUT_NAMES, dyn)
+    return export_plain(core, example, INPUT_NAMES, OUTPUT_NAMES, dyn)
 
 
 def check_parity(
@@ -114,7 +114,7 @@ def export_separator(model: ResUNet30, path: Optional[os.PathLike] = None, check
     return data
 
 
-def _export_plain(module: torch.nn.Module, example: tuple, inputs, outputs, dynamic) -> bytes:
+def export_plain(module: torch.nn.Module, example: tuple, inputs, outputs, dynamic) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -153,7 +153,7 @@ def export_specialised(model: ResUNet30, film_path: Optional[os.PathLike] = None
     cfg = model.cfg
     film = FilmSites(model).eval()
     names = [site_name(k, w) for k in range(len(film.sites)) for w in ("weight", "bias")]
-    film_bytes = _name_outputs(_export_plain(film, (torch.randn(1, cfg.condition_dim),), ["condition"], names, None),
+    film_bytes = _name_outputs(export_plain(film, (torch.randn(1, cfg.condition_dim),), ["condition"], names, None),
                                names)
     core, core_bytes = export_placeholder_core(model)
     for label, data in (("film", film_bytes), ("separator_core", core_bytes)):
@@ -198,7 +198,7 @@ def export_placeholder_core(model: ResUNet30, seed: int = 1234):
             conv.bias.uniform_(-0.5, 0.5, generator=gen)
     dyn = {"magnitude": {0: "batch", 2: "time"}}
     dyn.update({n: {0: "batch", 2: "time"} for n in OUTPUT_NAMES})
-    return core, _export_plain(core, (torch.rand(1, 1, 40, model.cfg.freq_bins),), ["magnitude"], OUTPUT_NAMES, dyn)
+    return core, export_plain(core, (torch.rand(1, 1, 40, model.cfg.freq_bins),), ["magnitude"], OUTPUT_NAMES, dyn)
 
 
 def site_patches(core_bytes: bytes, plan) -> list:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .multisource import MultiSourceCore, MultiSourceModel
-from .onnx_export import PARITY_TOL, PHASE_TOL, ExportError, _export_plain, atomic_write_bytes
+from .onnx_export import PARITY_TOL, PHASE_TOL, ExportError, export_plain, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def export_multisource(model: MultiSourceModel, path: Optional[os.PathLike] = No
     dyn = {"magnitude": {0: "batch", 2: "time"}, "condition": {0: "conditions"},
            "mask": {0: "batch", 2: "time"}, "cos": {0: "batch", 2: "time"}, "sin": {0: "batch", 2: "time"},
            "family_re": {0: "batch", 2: "time"}, "family_im": {0: "batch", 2: "time"}, "routes": {0: "conditions"}}
-    data = _export_plain(core, example, INPUTS, OUTPUTS, dyn)
+    data = export_plain(core, example, INPUTS, OUTPUTS, dyn)
     try:
         onnx.checker.check_model(onnx.load_from_string(data))
     except onnx.checker.ValidationError as exc:  # pragma: no cover - torch produced an invalid graph

@@ -53,6 +53,7 @@ class TrainConfig:
     phrase_embeddings: str = ""  # film: an .npz of precomputed phrase embeddings (else MiniLM is run)
     save_optimizer: bool = True  # False keeps last.pt small (weights only)
     stop_at: float = 0.0  # a wall-clock deadline (epoch seconds): validate, save and stop before it
+    max_steps: int = 0  # stop after this many steps as well (0: no limit); tests use it, not minutes
 
 
 def families_of(pool_families: List[str]) -> List[str]:
@@ -103,9 +104,9 @@ class Separation:
     def __init__(self, model, kind: str, n_fft: int, hop: int):
         self.model, self.kind, self.n_fft, self.hop = model, kind, n_fft, hop
 
-    def all_sources(self, mix: torch.Tensor, spectra: bool = False):
+    def all_sources(self, mix: torch.Tensor, spectra: bool = False, waveforms: bool = True):
         """multisource: mix [B, L] -> [B, S, L] (and, with ``spectra``, the mixture's STFT [B, T, F+1]
-        and the sources' [B, S, T, F+1])."""
+        and the sources' [B, S, T, F+1]; without ``waveforms`` the ISTFT is skipped and None returned)."""
         spec = stft(mix, self.n_fft, self.hop)  # [B, T, F+1]
         fb = self.n_fft // 2
         mag = magnitude(spec)[:, None, :, :fb]
@@ -113,7 +114,7 @@ class Separation:
         gain = torch.complex(m * c, m * s)  # [B, S, T, fb]
         out = torch.zeros(spec.shape[0], gain.shape[1], *spec.shape[1:], dtype=spec.dtype, device=spec.device)
         out[..., :fb] = spec[:, None, :, :fb] * gain
-        wav = istft(out, self.n_fft, self.hop, mix.shape[-1])
+        wav = istft(out, self.n_fft, self.hop, mix.shape[-1]) if waveforms else None
         return (wav, spec, out) if spectra else wav
 
     def queried(self, mix: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -207,94 +208,117 @@ def _film_batch(mix, stems, present, families, emb, gen, absent_p: float):
     return target, torch.from_numpy(np.stack(vecs)).to(mix.device), q
 
 
-def train(cfg: TrainConfig) -> Path:
-    from .data import load_pool
+class Run:
+    """One training run's state: data, model, optimiser, clock, and its step and evaluation."""
 
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if cfg.device == "auto" else cfg.device))
-    torch.set_num_threads(cfg.threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    train_pool = load_pool(cfg.pool, "train")
-    families = families_of(list(train_pool))
-    bank = StemBank(train_pool, families, device)
-    valid_bank = StemBank(load_pool(cfg.pool, "valid"), families, "cpu")
-    mixer = TorchMixer(bank, MixConfig(**{**cfg.mix, "seconds": cfg.seconds}), seed=cfg.seed, neighbours=_neighbours())
-    emb = None
-    if cfg.kind == "film":
-        emb = (dict(np.load(cfg.phrase_embeddings)) if cfg.phrase_embeddings
-               else _phrase_embeddings(families[:-1]))
-    validation = Validation(valid_bank, cfg, emb)
-    model = make_model(cfg, len(families)).to(device)
-    arch = model.cfg if cfg.kind == "multisource" else model.sep.cfg
-    sep = Separation(model, cfg.kind, arch.n_fft, arch.hop)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    snr_loss = SourceLoss(absent_weight=cfg.absent_weight)
-    spec_loss = SpectralLoss()
-    state = {"step": 0, "minutes": 0.0, "config": asdict(cfg), "families": families}
-    last = out / "last.pt"
-    if last.exists():
-        ck = torch.load(last, map_location=device, weights_only=True)
-        model.load_state_dict(ck["model"])
-        if "optimizer" in ck:
-            opt.load_state_dict(ck["optimizer"])
-        state = json.loads(ck["state"])
-    clock = Clock(device, state["minutes"])
-    gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + state["step"])
-    next_eval = (math.floor(clock.minutes() / cfg.eval_minutes) + 1) * cfg.eval_minutes
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
-    log.info("%s: %d parameters, %d sources, device %s", cfg.kind, sum(p.numel() for p in model.parameters()),
-             len(families), device)
-    while True:
-        used = clock.minutes()
-        if cfg.stop_at and time.time() > cfg.stop_at:
-            used = max(used, cfg.budget_minutes)  # out of wall time: finish as if the budget were spent
-        if used >= next_eval or used >= cfg.budget_minutes:
-            t_eval = clock.now()
-            result = validation.run(sep, device)
-            clock.exclude(t_eval)
-            state["minutes"] = clock.minutes()
-            row = {"step": state["step"], "minutes": round(state["minutes"], 2), "wall": round(time.time(), 1),
-                   "skipped": state.get("skipped", 0), **result}
-            with open(out / "curve.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
-            log.info("step %d %.1f min: SI-SDRi %.2f absent %.1f (skipped %d)", state["step"], used,
-                     result["si_sdri"], result["absent_db"], state.get("skipped", 0))
-            save(last, model, opt if cfg.save_optimizer else None, state, arch)
-            next_eval += cfg.eval_minutes
-            if used >= cfg.budget_minutes:
-                return out
-        frac = used / cfg.budget_minutes
-        lr = cfg.lr * min(1.0, (state["step"] + 1) / 200) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        mix, stems, present = mixer.batch(cfg.batch)
-        w_snr = snr_weight(state["step"])
-        with autocast:
+    def __init__(self, cfg: TrainConfig):
+        from .data import load_pool
+
+        self.cfg = cfg
+        self.device = device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                                            ("cpu" if cfg.device == "auto" else cfg.device))
+        torch.set_num_threads(cfg.threads)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        torch.manual_seed(cfg.seed)
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        train_pool = load_pool(cfg.pool, "train")
+        self.families = families = families_of(list(train_pool))
+        self.mixer = TorchMixer(StemBank(train_pool, families, device), MixConfig(**{**cfg.mix, "seconds": cfg.seconds}),
+                                seed=cfg.seed, neighbours=_neighbours())
+        self.emb = None
+        if cfg.kind == "film":
+            self.emb = (dict(np.load(cfg.phrase_embeddings)) if cfg.phrase_embeddings
+                        else _phrase_embeddings(families[:-1]))
+        self.validation = Validation(StemBank(load_pool(cfg.pool, "valid"), families, "cpu"), cfg, self.emb)
+        self.model = make_model(cfg, len(families)).to(device)
+        self.arch = self.model.cfg if cfg.kind == "multisource" else self.model.sep.cfg
+        self.sep = Separation(self.model, cfg.kind, self.arch.n_fft, self.arch.hop)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.snr_loss, self.spec_loss = SourceLoss(absent_weight=cfg.absent_weight), SpectralLoss()
+        self.state = {"step": 0, "minutes": 0.0, "config": asdict(cfg), "families": families}
+        self.last = self.out / "last.pt"
+        if self.last.exists():
+            ck = torch.load(self.last, map_location=device, weights_only=True)
+            self.model.load_state_dict(ck["model"])
+            if "optimizer" in ck:
+                self.opt.load_state_dict(ck["optimizer"])
+            self.state = json.loads(ck["state"])
+        self.clock = Clock(device, self.state["minutes"])
+        self.gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + self.state["step"])
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+        log.info("%s: %d parameters, %d sources, device %s", cfg.kind,
+                 sum(p.numel() for p in self.model.parameters()), len(families), device)
+
+    def evaluate(self) -> None:
+        """Score the validation set (not counted as training time), log it, and write last.pt."""
+        t_eval = self.clock.now()
+        result = self.validation.run(self.sep, self.device)
+        self.clock.exclude(t_eval)
+        state = self.state
+        state["minutes"] = self.clock.minutes()
+        row = {"step": state["step"], "minutes": round(state["minutes"], 2), "wall": round(time.time(), 1),
+               "skipped": state.get("skipped", 0), **result}
+        with open(self.out / "curve.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        log.info("step %d %.1f min: SI-SDRi %.2f absent %.1f (skipped %d)", state["step"], state["minutes"],
+                 result["si_sdri"], result["absent_db"], state.get("skipped", 0))
+        save(self.last, self.model, self.opt if self.cfg.save_optimizer else None, state, self.arch)
+
+    def loss(self) -> torch.Tensor:
+        cfg, sep, device = self.cfg, self.sep, self.device
+        mix, stems, present = self.mixer.batch(cfg.batch)
+        w_snr = snr_weight(self.state["step"])
+        with self.autocast:
             if cfg.kind == "multisource":
-                est, mix_spec, est_spec = sep.all_sources(mix, spectra=True)
+                est, mix_spec, est_spec = sep.all_sources(mix, spectra=True, waveforms=w_snr > 0)
                 ref, pres = stems, present
             else:
-                ref, qemb, q = _film_batch(mix, stems, present, families, emb, gen, cfg.film_absent_p)
+                ref, qemb, q = _film_batch(mix, stems, present, self.families, self.emb, self.gen, cfg.film_absent_p)
                 est = sep.queried(mix, qemb).float()[:, None]
                 ref, pres = ref[:, None], present[torch.arange(len(q), device=device), q][:, None]
                 mix_spec, est_spec = stft(mix, sep.n_fft, sep.hop), stft(est, sep.n_fft, sep.hop)
-            loss = spec_loss(est_spec, stft(ref, sep.n_fft, sep.hop), mix_spec)
+            loss = self.spec_loss(est_spec, stft(ref, sep.n_fft, sep.hop), mix_spec)
             if w_snr > 0:
-                loss = loss + 0.1 * w_snr * snr_loss(est.float(), ref, mix, pres)
-        opt.zero_grad(set_to_none=True)
+                loss = loss + 0.1 * w_snr * self.snr_loss(est.float(), ref, mix, pres)
+        return loss
+
+    def step(self, used: float) -> None:
+        """One optimiser step at the cosine schedule's learning rate for ``used`` minutes of budget;
+        a non-finite loss or gradient skips the step (one bad batch must not poison the weights)."""
+        cfg, state = self.cfg, self.state
+        frac = used / cfg.budget_minutes
+        lr = cfg.lr * min(1.0, (state["step"] + 1) / 200) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        loss = self.loss()
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        if not (torch.isfinite(loss) and torch.isfinite(norm)):  # one bad batch must not poison the weights
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        if not (torch.isfinite(loss) and torch.isfinite(norm)):
             state["skipped"] = state.get("skipped", 0) + 1
             if state["skipped"] > 50 + state["step"] // 10:
                 raise FloatingPointError(f"{state['skipped']} non-finite steps by step {state['step']}")
-            continue
-        opt.step()
+            return
+        self.opt.step()
         state["step"] += 1
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train until the budget (or ``max_steps``, or ``stop_at``) is spent, evaluating every ``eval_minutes``."""
+    run = Run(cfg)
+    next_eval = (math.floor(run.clock.minutes() / cfg.eval_minutes) + 1) * cfg.eval_minutes
+    while True:
+        used = run.clock.minutes()
+        if (cfg.stop_at and time.time() > cfg.stop_at) or (cfg.max_steps and run.state["step"] >= cfg.max_steps):
+            used = max(used, cfg.budget_minutes)  # out of time or steps: finish as if the budget were spent
+        if used >= next_eval or used >= cfg.budget_minutes:
+            run.evaluate()
+            next_eval += cfg.eval_minutes
+            if used >= cfg.budget_minutes:
+                return run.out
+        run.step(used)
 
 
 def save(path: Path, model, opt, state: Dict, arch) -> None:

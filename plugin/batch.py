@@ -230,8 +230,9 @@ def _probe(f: Path) -> Optional[FileInfo]:
 def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool = False, bundle=None, separator=None,
            fmt: str = "wav", bit_depth: str = "24", overwrite: bool = False, block_seconds: Optional[float] = None,
            context_seconds: Optional[float] = None, providers=None, threads=None,
-           progress: Optional[RenderProgressFn] = None, cancel: CancelFn = None) -> Report:
-    """Render stems of every input for every query.
+           progress: Optional[RenderProgressFn] = None, cancel: CancelFn = None, split: bool = False) -> Report:
+    """Render stems of every input for every query (with ``split``: the stems of the families
+    present plus "other", see :mod:`plugin.splitfile`; ``queries`` then replace a model's families).
 
     ``progress(file, file_done_s, file_total_s, all_done_s, all_total_s)`` in seconds of audio;
     ``cancel`` (a threading.Event) stops after aborting the current file (nothing partial is kept).
@@ -242,8 +243,8 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
     """
     from .text import clean_query
 
-    if not queries:
-        raise QueryError("no --query given: say what to extract, e.g. --query 'bass guitar'")
+    if not queries and not split:
+        raise QueryError("no --query given: say what to extract, e.g. --query 'bass guitar' (or --split)")
     queries = [clean_query(q) for q in queries]
     check_output(fmt, bit_depth)
     out_dir = Path(out_dir).expanduser()
@@ -253,7 +254,7 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
         from .separator import Separator
 
         separator = Separator.load(bundle, providers=providers, threads=threads)
-    conds = dict(zip(queries, separator.conditions(queries, None)))  # encode each query once
+    conds = dict(zip(queries, separator.conditions(queries, None))) if queries and not split else {}
     files, errors = find_inputs(inputs, exclude=out_dir)
     report = Report(errors=errors)
     for f, e in errors:
@@ -265,10 +266,17 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
         if is_cancelled(cancel):
             report.results += [Result(str(f), q, "cancelled", error="cancelled before start") for q in queries]
             continue
-        rows = render_file(separator, f, queries, out_dir, conds=conds, residual=residual, fmt=fmt,
-                           bit_depth=bit_depth, overwrite=overwrite, block_seconds=block_seconds,
-                           context_seconds=context_seconds, cancel=cancel, info=infos[f],
-                           on_progress=tracker.reader(f, infos[f], durations[f]))
+        if split:
+            from .splitfile import split_file
+
+            rows = split_file(separator, f, out_dir, queries=queries or None, fmt=fmt, bit_depth=bit_depth,
+                              overwrite=overwrite, block_seconds=block_seconds, context_seconds=context_seconds,
+                              cancel=cancel, info=infos[f], on_progress=tracker.reader(f, infos[f], durations[f]))
+        else:
+            rows = render_file(separator, f, queries, out_dir, conds=conds, residual=residual, fmt=fmt,
+                               bit_depth=bit_depth, overwrite=overwrite, block_seconds=block_seconds,
+                               context_seconds=context_seconds, cancel=cancel, info=infos[f],
+                               on_progress=tracker.reader(f, infos[f], durations[f]))
         for r in rows:
             if r.status == "failed":
                 log.error("%s: %s", f, r.error)

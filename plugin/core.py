@@ -6,7 +6,9 @@ kind of graph only changes the step it affects:
 
 * :meth:`ModelCore.analyse`: segments -> complex spectrum and the magnitude the graph reads;
 * :meth:`ModelCore.query_masks`: magnitude x conditions -> (mask, cos, sin), through the query's
-  specialised session or the generic graph, in batches within ``ACTIVATION_BUDGET_BYTES``;
+  specialised session or the generic graph, in batches within ``ACTIVATION_BUDGET_BYTES``; for a
+  multi-source bundle (:mod:`plugin.families`) the conditions are weights over its sources and one
+  graph pass gives every query's mask;
 * :meth:`ModelCore.synthesise`: spectrum x masks -> waveforms (ISTFT).
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from . import stft as S
 from .bundle import Bundle
+from .families import FamilyHead, families_of
 from .manifest import SEPARATOR_OUTPUTS
 
 ACTIVATION_BUDGET_BYTES = 256 * 2 ** 20  # estimated live activations allowed per ONNX call
@@ -34,6 +37,10 @@ def activation_bytes_per_frame(arch: Optional[dict], freq_bins: int) -> int:
     assumed to be full size (1 MiB per frame)."""
     if not arch:
         return 1 << 20
+    if arch.get("kind") == "multisource":  # levels on patch x 2^i tiles, plus every source's mask out
+        p = int(arch.get("patch", 1))
+        levels = sum(w * freq_bins / (p * 2 ** i) ** 2 for i, w in enumerate(arch.get("widths", [])))
+        return int((levels + 2 * int(arch.get("sources", 1)) * freq_bins) * 4 * 4)
     total, f, t = 0.0, float(freq_bins), 1.0
     for w, (dt, df) in zip(arch.get("widths", []), arch.get("downsamples", [])):
         total += w * f / t
@@ -55,6 +62,9 @@ class ModelCore:
         self.time_multiple = max(1, m.time_multiple)
         self.max_batch = max(1, int(max_batch))
         self.frame_bytes = activation_bytes_per_frame(m.raw.get("separator", {}).get("architecture"), self.fb)
+        families = families_of(m.raw)
+        # multi-source bundles: conditions are weights over the sources, one graph pass serves them all
+        self.head = FamilyHead(self, families) if families else None
 
     def batch_for(self, frames: int) -> int:
         """Items per ONNX call for segments of ``frames`` frames, within the activation budget."""
@@ -107,6 +117,8 @@ class ModelCore:
         all Q*S items go through the generic graph."""
         n_seg, _, t, _ = mag.shape
         q = conds.shape[0]
+        if self.head is not None:
+            return self.head.masks(mag, conds)
         if self.bundle.specialised:
             res = [self.masks_for(mag, conds[k]) for k in range(q)]
             return tuple(np.concatenate([r[i] for r in res]) for i in range(3))

@@ -111,28 +111,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     bundle = str(Path(args.bundle).expanduser()) if args.bundle else None
     size = tuple(int(v) for v in args.window_size.split("x"))
     if args.quit_after:
+        from gui.app import quit_later
+
         quit_later(args.quit_after)
     return run(path, bundle=bundle, autosave_seconds=args.autosave, screenshot=args.screenshot,
                exit_after_paint=args.exit_after_paint, size=size)
-
-
-def quit_later(seconds: float) -> None:
-    """Create the QApplication now (``gui.app.run`` reuses it) and quit ``seconds`` after its event loop
-    started, printing the windows on screen; the exit code is 0 if the main window was shown, else 1.
-    Modal dialogs (the open dialog of an empty session) are closed with it."""
-    from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QApplication, QDialog
-
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "sepboard"])
-
-    def quit_now():
-        shown = [w for w in app.topLevelWidgets() if w.isVisible()]
-        names = ", ".join(f"{type(w).__name__} {w.width()}x{w.height()}" for w in shown) or "none"
-        main_shown = any(not isinstance(w, QDialog) for w in shown)
-        print(f"quit-after {seconds:g} s: platform {app.platformName()}, windows shown: {names}", flush=True)
-        app.exit(0 if main_shown else 1)
-
-    QTimer.singleShot(int(seconds * 1000), quit_now)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m plugin.render",
                                 description="Separate stems from audio files by text query (SepBoard).")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
-    p.add_argument("-q", "--query", action="append", required=True, help="what to extract; repeat for several")
+    p.add_argument("-q", "--query", action="append", default=[], help="what to extract; repeat for several")
+    p.add_argument("--split", action="store_true",
+                   help="split into stems: every family the model hears, plus 'other' (the files sum to the input)")
     p.add_argument("-o", "--out", required=True, help="output folder: <out>/<song>/<query>.wav")
     p.add_argument("--residual", action="store_true", help="also write everything-but-the-query (<query>-residual)")
     p.add_argument("--bundle", help="model bundle folder (default: the embedded default model)")
@@ -84,6 +86,11 @@ def main(argv=None) -> int:
     try:
         if args.ray is not None and args.int8:
             raise SepBoardError("--int8 runs on this machine's CPU; it is not available with --ray")
+        if args.ray is not None and args.split:
+            raise SepBoardError("--split runs on this machine; it is not available with --ray (use --query per stem)")
+        if args.split and args.residual:
+            raise SepBoardError("--split already writes 'other' (everything the kept stems do not hold); "
+                                "--residual does not apply")
         if args.ray is not None:
             from .distributed import render_ray
 
@@ -155,7 +162,7 @@ def _render_cli(args, providers, cancel) -> Report:
     try:
         return render(args.inputs, args.query, args.out, residual=args.residual, separator=sep, fmt=args.format,
                       bit_depth=args.bit_depth, overwrite=args.overwrite, block_seconds=args.block_seconds,
-                      context_seconds=args.context_seconds, progress=bars, cancel=cancel)
+                      context_seconds=args.context_seconds, progress=bars, cancel=cancel, split=args.split)
     finally:
         bars.close()
 

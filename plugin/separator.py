@@ -104,7 +104,7 @@ class Separator:
             qs = [queries] if isinstance(queries, str) else list(queries)
             if not qs:
                 raise QueryError("empty list of queries")
-            return self.embed(qs)
+            return self._to_conditions(self.embed(qs))
         e = np.asarray(embedding)
         if e.dtype == object or not np.issubdtype(e.dtype, np.number):
             raise QueryError(f"embedding must be numeric, got dtype {e.dtype}")
@@ -116,7 +116,32 @@ class Separator:
                              f"(or [queries, {self.condition_dim}])")
         if not np.all(np.isfinite(e)):
             raise QueryError("embedding contains NaN or inf values")
-        return e
+        return self._to_conditions(e)
+
+    def _to_conditions(self, emb: np.ndarray) -> np.ndarray:
+        """What the core takes: the embeddings, or for a multi-source bundle their source weights."""
+        return emb if self.core.head is None else self.core.head.weights(emb)
+
+    # ----- families (multi-source bundles) ----------------------------------------------------------
+    @property
+    def families(self) -> List[str]:
+        """The instrument families this model separates in one pass ([] without a family head)."""
+        return list(self.core.head.families) if self.core.head is not None else []
+
+    def route(self, query: str) -> dict:
+        """{family: weight in [0, 1]} that ``query`` maps to (a multi-source bundle's router); all
+        near 0 means the query names none of the known families. {} without a family head."""
+        if self.core.head is None:
+            return {}
+        weights = self.core.head.routes(self.embed([query]))[0]
+        return {f: float(w) for f, w in zip(self.core.head.families, weights)}
+
+    def split(self, audio, sr, **kwargs) -> dict:
+        """{name: stem} of the families present plus "other", summing exactly to ``audio``; see
+        :func:`plugin.split.split`."""
+        from .split import split
+
+        return split(self, audio, sr, **kwargs)
 
     # ----- separation -----------------------------------------------------------------------------
     def separate(self, audio, sr, query: Optional[str] = None, *, embedding=None, block_seconds=_UNSET,
@@ -137,9 +162,16 @@ class Separator:
                       context_seconds: Optional[float] = None, residual: bool = False,
                       progress: Optional[ProgressFn] = None, cancel: CancelFn = None) -> List[np.ndarray]:
         """Stems for several queries in one pass (shared STFT, one ONNX batch per block)."""
+        return self.separate_conditions(audio, sr, self.conditions(queries, embeddings), block_seconds=block_seconds,
+                                        context_seconds=context_seconds, residual=residual, progress=progress,
+                                        cancel=cancel)
+
+    def separate_conditions(self, audio, sr, conds: np.ndarray, *, block_seconds=_UNSET,
+                            context_seconds: Optional[float] = None, residual: bool = False,
+                            progress: Optional[ProgressFn] = None, cancel: CancelFn = None) -> List[np.ndarray]:
+        """Stems for condition rows from :meth:`conditions` (or a family head's selectors)."""
         x, mono = as_channels(audio)
         rate = check_rate(sr)
-        conds = self.conditions(queries, embeddings)
         if block_seconds is None:
             stems = list(self._whole_clip(x, rate, conds, progress, cancel))
         else:

@@ -108,8 +108,29 @@ def make_identity_bundle(path):
     return Path(path)
 
 
+MULTISOURCE_FAMILIES = ["bass", "drums", "piano"]
+
+
+def make_multisource_bundle(path, seed: int = 3):
+    """A tiny multi-source bundle (three families + other, random weights, the bag-of-words encoder)."""
+    import torch
+
+    from export.ms_bundle import write_multisource_bundle
+    from export.multisource import MultiSourceConfig, MultiSourceModel
+
+    torch.manual_seed(seed)
+    cfg = MultiSourceConfig(n_fft=1024, hop=320, sources=len(MULTISOURCE_FAMILIES) + 1, widths=(4, 4, 8, 8, 8),
+                            patch=1, text_dim=16, router_hidden=8)
+    model = randomize_bn(MultiSourceModel(cfg), seed).eval()
+    write_multisource_bundle(path, model, MULTISOURCE_FAMILIES, name="tiny-multisource-test", source="tests",
+                             license="MIT", text_encoder=lambda folder: write_tiny_text_encoder(folder, dim=16),
+                             vocabulary=["bass guitar", "drums", "piano"])
+    return Path(path)
+
+
 # the checked-in bundles: folder name -> recipe (tests/make_bundles.py writes them)
 CHECKED_IN = {
     "text": lambda path: make_text_bundle(path, **TEXT_BUNDLE),
     "identity": make_identity_bundle,
+    "multisource": make_multisource_bundle,
 }

@@ -25,13 +25,19 @@ HYDROGEN = Path("/usr/share/hydrogen/data/drumkits")
 MAX_SHIFT = 7  # semitones a one-shot is moved at most
 
 
-@functools.lru_cache(maxsize=256)
-def load_sample(path: str) -> Optional[np.ndarray]:
-    """Mono float32 at SR, peak-normalised to 0.9; None when the file cannot be decoded or is silent."""
+def load_sample(path: str, trainable: bool = True) -> Optional[np.ndarray]:
+    """Mono float32 at SR, peak-normalised to 0.9; None when the file cannot be decoded or is silent.
+    With ``trainable`` (training data) a file reserved for evaluation raises ReservedSourceError."""
+    if trainable:
+        require_trainable(path)
+    return _decode(path)
+
+
+@functools.lru_cache(maxsize=512)
+def _decode(path: str) -> Optional[np.ndarray]:
     import soundfile as sf
     import soxr
 
-    require_trainable(path)
     try:
         x, sr = sf.read(path, dtype="float32", always_2d=True)
     except Exception:  # some lmms files are mislabelled or broken: skip them
@@ -46,10 +52,10 @@ def load_sample(path: str) -> Optional[np.ndarray]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _shifted(path: str, semitones: float) -> Optional[np.ndarray]:
+def _shifted(path: str, semitones: float, trainable: bool = True) -> Optional[np.ndarray]:
     import soxr
 
-    x = load_sample(path)
+    x = load_sample(path, trainable)
     if x is None or abs(semitones) < 1e-3:
         return x
     ratio = 2.0 ** (semitones / 12.0)
@@ -79,6 +85,7 @@ class OneShot:
     path: str
     root: float
     sustained: bool = False
+    trainable: bool = True  # False: an evaluation source (see sources)
 
     def render(self, notes: Sequence[Note], seconds: float, rng: np.random.Generator) -> np.ndarray:
         out = np.zeros(int(round(seconds * SR)), np.float32)
@@ -88,7 +95,7 @@ class OneShot:
                 shift -= 12
             while shift < -MAX_SHIFT:
                 shift += 12
-            x = _shifted(self.path, float(round(shift)))
+            x = _shifted(self.path, float(round(shift)), self.trainable)
             length = int(max(dur, 0.03) * SR) if self.sustained else None
             gain = (vel / 127.0) ** 1.5
             _place(out, x, int(max(start, 0.0) * SR), gain, length, release=int(0.08 * SR))
@@ -100,10 +107,11 @@ class Loop:
     """A recorded phrase (a loop): a random crop, varispeeded by up to ±2 semitones, repeated to length."""
 
     path: str
+    trainable: bool = True
 
     def render(self, notes: Sequence[Note], seconds: float, rng: np.random.Generator) -> np.ndarray:
         n = int(round(seconds * SR))
-        x = _shifted(self.path, float(rng.integers(-2, 3)))
+        x = _shifted(self.path, float(rng.integers(-2, 3)), self.trainable)
         if x is None:
             return np.zeros(n, np.float32)
         off = int(rng.integers(0, max(1, len(x) // 2)))
@@ -115,7 +123,7 @@ class Loop:
 # GM drum keys -> sample-name patterns (regular expressions on the file stem, lower case)
 DRUM_PATTERNS: Dict[int, str] = {
     KICK: r"kick|bassdrum|bd_", SNARE: r"snare(?!_?rim)",
-    CHH: r"hatclosed|hihat_closed|hat_closed", OHH: r"hatopen|hihat_opened|hat_open|hatsemiopen",
+    CHH: r"hatclosed|hihat_closed|hat_closed|closedh|chh|^hh$|^hihat$|^hat$", OHH: r"hatopen|hihat_opened|hat_open|hatsemiopen|openh|ohh",
     PHH: r"hatpedal|hihat_foot|hat_pedal", RIDE: r"ride", CRASH: r"crash|splash|cymbal",
     CLAP: r"clap", RIM: r"sidestick|rim", **{t: r"tom" for t in TOMS},
 }
@@ -127,6 +135,31 @@ class DrumKit:
 
     name: str
     layers: Tuple[Tuple[int, Tuple[str, ...]], ...]
+    trainable: bool = True
+
+    @staticmethod
+    def from_hydrogen(folder: Path, trainable: bool = True) -> "DrumKit":
+        """A Hydrogen kit: drumkit.xml's instruments, matched to GM keys by their names."""
+        import xml.etree.ElementTree as ET
+
+        root = ET.parse(folder / "drumkit.xml").getroot()
+        strip = lambda tag: tag.split("}")[-1]
+        named: Dict[str, List[str]] = {}
+        for inst in root.iter():
+            if strip(inst.tag) != "instrument":
+                continue
+            label = next((c.text or "" for c in inst if strip(c.tag) == "name"), "")
+            files = [str(folder / (f.text or "")) for f in inst.iter() if strip(f.tag) == "filename" and f.text]
+            if label and files:
+                named[label.lower().replace(" ", "")] = files
+        layers = []
+        for key, pattern in DRUM_PATTERNS.items():
+            hits = [files for label, files in named.items() if re.search(pattern, label)]
+            if key in TOMS and hits:
+                hits = [hits[TOMS.index(key) % len(hits)]]
+            if hits:
+                layers.append((key, tuple(hits[0])))
+        return DrumKit(folder.name, tuple(layers), trainable)
 
     @staticmethod
     def from_folder(name: str, folder: Path, exclude: str = r"^$") -> "DrumKit":
@@ -159,7 +192,7 @@ class DrumKit:
             if not files:
                 continue
             layer = files[min(len(files) - 1, int(vel / 128.0 * len(files)))]
-            _place(out, load_sample(layer), int(max(start, 0.0) * SR), (vel / 127.0) ** 1.2)
+            _place(out, load_sample(layer, self.trainable), int(max(start, 0.0) * SR), (vel / 127.0) ** 1.2)
         return out
 
 

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from plugin import render
+from plugin import report as render  # near_silent_db, NEAR_SILENT
 
 from ..session import AddTracksCommand
 from ..tasks import Task
