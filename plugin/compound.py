@@ -38,11 +38,14 @@ class QueryMix:
     (channels, m) they came from (None when neither "the rest" nor a residual is asked for) and
     returns the output samples that are ready; ``finish()`` returns the rest. An exclusion from a
     sound lags by up to :attr:`delay` samples; with ``fixed_delay`` every push returns exactly as many
-    samples as it was given, delayed by exactly :attr:`delay` (the streaming effect's way).
+    samples as it was given, delayed by exactly :attr:`delay` (the streaming effect's way). There,
+    ``lead`` samples of silence that precede the signal (an engine's latency) are skipped and given
+    back at the output, and :meth:`end_signal` marks where the signal ends, so that the exclusion
+    sees the signal's own frames and zeros beyond its end, as on a whole buffer.
     """
 
     def __init__(self, query: Query, texts: Sequence[str], channels: int, sr, residual: bool = False,
-                 strength: float = 1.0, power: float = 2.0, fixed_delay: bool = False):
+                 strength: float = 1.0, power: float = 2.0, fixed_delay: bool = False, lead: int = 0):
         index = {t: i for i, t in enumerate(texts)}
         self.terms = [index[t] for t in query.terms]
         self.negs = [index[t] for t in query.negatives]
@@ -53,9 +56,16 @@ class QueryMix:
         self.delay = self.wiener.delay if self.wiener is not None else 0
         self.dry = FifoBuffer(channels) if self.wiener is not None and residual else None
         self.out = None
+        self.skip = lead if self.wiener is not None else 0
+        self.position = 0  # signal samples given to the exclusion
+        self.end: Optional[int] = None
         if fixed_delay and self.delay:
             self.out = FifoBuffer(channels)
-            self.out.extend_zeros(self.delay)
+            self.out.extend_zeros(self.delay + self.skip)
+
+    def end_signal(self, n: int) -> None:
+        """The signal ends after ``n`` samples (counted after the lead): what comes later counts as silence."""
+        self.end = n
 
     def _sum(self, stems: np.ndarray, which) -> np.ndarray:
         return stems[which[0]] if len(which) == 1 else stems[which].sum(0)
@@ -67,8 +77,16 @@ class QueryMix:
                 return left_out if self.residual else x - left_out
             stem = self._sum(stems, self.terms)
             return x - stem if self.residual else stem
+        n = stems.shape[-1]
+        if self.skip:
+            k = min(self.skip, n)
+            stems, x, self.skip = stems[..., k:], (x[:, k:] if x is not None else None), self.skip - k
+        if self.end is not None and self.position + stems.shape[-1] > self.end:
+            stems = stems.copy()
+            stems[..., max(0, self.end - self.position):] = 0.0
+        self.position += stems.shape[-1]
         y = self.wiener.push(self._sum(stems, self.terms), [stems[i] for i in self.negs])
-        return self._ready(y, x, stems.shape[-1])
+        return self._ready(y, x, n)
 
     def finish(self) -> np.ndarray:
         if self.wiener is None:
