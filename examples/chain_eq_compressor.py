@@ -2,6 +2,9 @@
 
     python examples/chain_eq_compressor.py IN.wav OUT.wav --query vocals [--residual]
 
+The query is in SepBoard's query language: "everything but the vocals" is a karaoke track,
+"bass and drums" the rhythm section.
+
 pedalboard's own Pedalboard cannot hold Python plugins, so SepBoard's Chain plays that role: it
 runs consecutive pedalboard plugins as one Pedalboard and compensates the separation effect's
 latency, so OUT.wav lines up with IN.wav sample for sample. The file is streamed chunk by chunk
@@ -9,11 +12,12 @@ latency, so OUT.wav lines up with IN.wav sample for sample. The file is streamed
 returns the tail, so the file equals what one whole-buffer call would give.
 """
 import argparse
+import sys
 
 import pedalboard
 from pedalboard.io import AudioFile
 
-from plugin import Chain, Separator
+from plugin import Chain, SepBoardError, Separator
 
 
 def main(argv=None):
@@ -54,4 +58,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SepBoardError as exc:  # a query that cannot be honoured, an unreadable bundle...
+        sys.exit(f"error: {exc}")

@@ -15,6 +15,7 @@ from .controllers.documents import DocumentController
 from .controllers.exporting import ExportController
 from .controllers.model import ModelController
 from .controllers.saving import SaveController
+from .controllers.split import SplitController
 from .controllers.track_edits import TrackEditController
 from .controllers.transport import TransportController
 from .timeline import TimelineState
@@ -23,6 +24,7 @@ Shortcut = Union[str, QKeySequence.StandardKey, Sequence[str], None]
 
 PLAY_TEXT = "▶ Play"
 STOP_TEXT = "■ Stop"
+AB_TEXT = "A/B: original"
 
 
 class HostActions:
@@ -31,11 +33,13 @@ class HostActions:
     def __init__(self, window: QMainWindow, undo: QUndoStack, state: TimelineState, *,
                  documents: DocumentController, saving: SaveController, exporting: ExportController,
                  model: ModelController, track_edits: TrackEditController, transport: TransportController,
-                 focus_query: Callable[[], None]):
+                 split: SplitController, focus_query: Callable[[], None]):
         self.window = window
         menus = window.menuBar()
         self._file_menu(menus.addMenu("&File"), documents, saving, exporting, model)
         self._edit_menu(menus.addMenu("&Edit"), undo, state, track_edits, focus_query)
+        self.split = self._make("S&plit into stems", split.split, None,
+                                "Every instrument family as its own track: a rebalance desk", self.edit_menu)
         self._transport_menu(menus.addMenu("&Transport"), state, transport)
         self._view_menu(menus.addMenu("&View"), state)
         self._toolbar()
@@ -72,12 +76,14 @@ class HostActions:
         self.export = self._make("&Export stems…", exporting.export_dialog, "Ctrl+E",
                                  "Write stems as WAV/FLAC, named like the batch renderer", menu)
         menu.addSeparator()
-        self.bundle = self._make("Load model &bundle…", model.choose_bundle, menu=menu)
+        self.bundle = self._make("Choose &model…", model.choose_bundle, "Ctrl+M",
+                                 "The embedded default, a recent bundle or the official AudioSep bundle", menu)
         menu.addSeparator()
         self.quit = self._make("&Quit", self.window.close, key.Quit, menu=menu)
 
     def _edit_menu(self, menu: QMenu, undo: QUndoStack, state: TimelineState, track_edits: TrackEditController,
                    focus_query: Callable[[], None]) -> None:
+        self.edit_menu = menu
         self.undo = undo.createUndoAction(self.window, "&Undo")
         self.undo.setShortcut(QKeySequence.StandardKey.Undo)
         self.redo = undo.createRedoAction(self.window, "&Redo")
@@ -101,6 +107,10 @@ class HostActions:
         self.play = self._make("&Play / Stop", transport.toggle_play, "Space", "Play from the playhead (Space)", menu)
         self.home = self._make("Go to &start", lambda: transport.seek(0), "Home", menu=menu)
         self.end = self._make("Go to &end", lambda: transport.seek(state.length), "End", menu=menu)
+        menu.addSeparator()
+        self.ab = self._make("&A/B: hear the original mix", transport.toggle_original, "Ctrl+B",
+                             "Switch between the original mix (A) and the tracks as mixed now (B)", menu)
+        self.ab.setCheckable(True)
 
     def _view_menu(self, menu: QMenu, state: TimelineState) -> None:
         self.zoom_in = self._make("Zoom &in", lambda: state.zoom(2.0), ["Ctrl+=", "Ctrl++"], menu=menu)
@@ -111,7 +121,7 @@ class HostActions:
         bar = self.window.addToolBar("Main")
         bar.setObjectName("mainToolbar")
         bar.setMovable(False)
-        for action in (self.open, self.save, None, self.play, self.home, None, self.export):
+        for action in (self.open, self.save, None, self.play, self.home, self.ab, None, self.export):
             if action is None:
                 bar.addSeparator()
             else:
@@ -120,8 +130,13 @@ class HostActions:
         self.save.setIconText("Save")
         self.play.setIconText(PLAY_TEXT)
         self.home.setIconText("|◀ Start")
+        self.ab.setIconText(AB_TEXT)
         self.export.setIconText("Export stems")
 
     def show_playing(self, playing: bool) -> None:
         """The Play/Stop action reads Stop while playing, Play otherwise."""
         self.play.setIconText(STOP_TEXT if playing else PLAY_TEXT)
+
+    def show_ab(self, original: bool) -> None:
+        """The A/B action is checked while the original mix plays."""
+        self.ab.setChecked(original)

@@ -75,9 +75,13 @@ class Mixer:
         self.finished = False
         self.loop: Optional[Tuple[int, int]] = None
 
-    def set_tracks(self, tracks: Sequence) -> None:
-        """Snapshot of what sounds: call from the GUI thread after any solo/mute/gain/effects change."""
-        items = tuple(MixItem(t.playable(), t.gain, t.uid) for t in audible(tracks))
+    def set_tracks(self, tracks: Sequence, only=None) -> None:
+        """Snapshot of what sounds: call from the GUI thread after any solo/mute/gain/effects change.
+        ``only``: play just that track's own audio at unity gain (an A/B against the original mix)."""
+        if only is not None:
+            items = (MixItem(only.audio, 1.0, only.uid),)
+        else:
+            items = tuple(MixItem(t.playable(), t.gain, t.uid) for t in audible(tracks))
         self._items = items  # one reference assignment: the audio thread sees the old or the new tuple
         self.length = max((t.length for t in tracks), default=0)
 

@@ -178,3 +178,21 @@ class RenameTrackCommand(QUndoCommand):
 
     def undo(self):
         self.session.update(self.uid, name=self.old)
+
+
+class SetTrackCommand(QUndoCommand):
+    """Change track properties (``Session.update``'s) as one undoable step, e.g. muting the mix under a desk."""
+
+    def __init__(self, session: Session, uid: str, text: str = "", **props):
+        t = session.find(uid)
+        super().__init__(text or f"change {t.name if t else uid}")
+        self.session = session
+        self.uid = uid
+        self.new = dict(props)
+        self.old = {k: getattr(t, k) for k in props} if t else {}
+
+    def redo(self):
+        self.session.update(self.uid, **self.new)
+
+    def undo(self):
+        self.session.update(self.uid, **self.old)

@@ -26,6 +26,12 @@ QPushButton:disabled { color: #6c737d; background: #262a30; }
 QPushButton#separateButton { background: #2f6db0; border-color: #3d82cc; font-weight: bold; }
 QPushButton#separateButton:disabled { background: #2a3340; border-color: #35404e; color: #7f8a97; }
 QLabel#sourceLabel { color: #8e96a1; font-size: 11px; }
+QFrame#scopeChip { background: #8a531a; border: 1px solid #e0923a; border-radius: 4px; }
+QLabel#scopeText { color: #fff1dc; font-weight: bold; }
+QToolButton#scopeClear { background: #a8662a; border-color: #e0923a; color: #fff1dc; }
+QPushButton#splitButton { background: #3b4a36; border-color: #5a7350; }
+QLabel#fxTrack { font-size: 14px; font-weight: bold; padding-bottom: 4px; }
+QLabel#queryHint { color: #f0c674; font-size: 12px; }
 QLabel#sourceLabel[error="true"] { color: #ff8a80; }
 QLabel#banner { background: #4a2a2a; color: #ffd2cc; border: 1px solid #7a3b3b; border-radius: 4px; padding: 6px; }
 QLabel#banner[error="false"] { background: #2f3a2a; color: #d8f0c8; border-color: #4d6b3b; }

@@ -29,17 +29,20 @@ from .controllers.location import SessionLocation
 from .controllers.model import ModelController
 from .controllers.saving import SaveController
 from .controllers.separation import SeparationController
+from .controllers.split import SplitController
 from .controllers.track_edits import TrackEditController
 from .controllers.transport import TransportController
 from .dialogs import Prompter, short_path
 from .panels import QueryPanel, TaskPanel
 from .playback import Backend, SoundDeviceBackend
+from .prefs import Preferences
 from .session import Session
 from .style import STYLE
 from .tasks import TaskManager
 from .timeline import TimelineState, TimelineWidget, fmt_time
 
 SAY_SECONDS = 6.0  # how long an answer stays on the source line before it shows the source again
+HINT_DELAY_MS = 600  # typing pause after which the query's unknown wordings are shown under the field
 NO_SOURCE_TEXT = "Open an audio file (Ctrl+O) or drop one here, then type what to extract."
 
 
@@ -54,6 +57,7 @@ class MainWindow(QMainWindow):
 
     modelReady = pyqtSignal(object)  # Separator or None (failed / missing)
     separationFinished = pyqtSignal(list)  # uids of the tracks added
+    splitFinished = pyqtSignal(list)  # uids of the stems added by "Split into stems"
     saved = pyqtSignal(str)  # session folder
     exported = pyqtSignal(list)  # paths
     firstWaveformPainted = pyqtSignal(float)  # perf_counter() of the first lane painted with audio
@@ -71,6 +75,7 @@ class MainWindow(QMainWindow):
         self.undo = QUndoStack(self)
         self.state = TimelineState(self)
         self.tasks = TaskManager(self)
+        self.prefs = Preferences()
         self.first_paint_at: Optional[float] = None
         self._build_panels()
         self._build_controllers(backend if backend is not None else SoundDeviceBackend(), bundle, autosave_seconds)
@@ -78,7 +83,7 @@ class MainWindow(QMainWindow):
         self._lay_out()
         self.host_actions = HostActions(self, self.undo, self.state, documents=self.documents, saving=self.saving,
                                         exporting=self.exporting, model=self.model, track_edits=self.track_edits,
-                                        transport=self.transport, focus_query=self.focus_query)
+                                        transport=self.transport, split=self.split, focus_query=self.focus_query)
         self._wire()
         self.model.start(separator, load_model)
         self.update_title()
@@ -101,11 +106,12 @@ class MainWindow(QMainWindow):
         self.location = SessionLocation()
         self.effects = EffectRenderer(ctx)
         self.track_edits = TrackEditController(ctx, self.effects, self, self)
-        self.model = ModelController(ctx, self, bundle, self)
+        self.model = ModelController(ctx, self, bundle, self, prefs=self.prefs, dialog_parent=self)
         self.transport = TransportController(ctx, backend, self, self)
         self.separation = SeparationController(ctx, self, self.model, self.track_edits, self.location, self)
+        self.split = SplitController(ctx, self.model, self.separation, self.location, self)
         self.saving = SaveController(ctx, self.location, self.track_edits, autosave_seconds, self)
-        self.exporting = ExportController(ctx, self.location, self, self)
+        self.exporting = ExportController(ctx, self.location, self, self, prefs=self.prefs)
         self.documents = DocumentController(ctx, self.location, self.saving, self.track_edits, self.effects,
                                             self.transport, self.separation, self)
 
@@ -123,6 +129,12 @@ class MainWindow(QMainWindow):
 
     def _wire(self) -> None:
         self.panel.separateRequested.connect(lambda: self.separation.separate())
+        self.panel.splitRequested.connect(lambda: self.split.split())
+        self.panel.clearScopeRequested.connect(lambda: self.state.set_selection(None))
+        self.hint_timer = QTimer(self, singleShot=True, interval=HINT_DELAY_MS)
+        self.hint_timer.timeout.connect(lambda: self.panel.show_hint(self.separation.wording_hints(self.query_text())))
+        self.panel.query.textEdited.connect(lambda _: (self.panel.show_hint([]), self.hint_timer.start()))
+        self.split.finished.connect(self.splitFinished)
         self.session.tracksChanged.connect(self._tracks_changed)
         self.session.trackChanged.connect(self._track_changed)
         self.session.dirtyChanged.connect(lambda _: self.update_title())
@@ -186,22 +198,31 @@ class MainWindow(QMainWindow):
         _repolish(self.panel.source)
         if src is None:
             self.panel.source.setText(NO_SOURCE_TEXT)
+            self.panel.show_scope(None)
             return
         sr = self.session.sample_rate or 44100
         region = self.separation.selected_region(src)
         if region:
             a, b = region
-            where = f"selection {fmt_time(a / sr, 0.001)}–{fmt_time(b / sr, 0.001)} ({(b - a) / sr:.1f} s)"
+            span = f"{fmt_time(a / sr, 0.001)}–{fmt_time(b / sr, 0.001)} ({(b - a) / sr:.1f} s)"
+            where = f"only the selection {span}; the rest of the stem stays silent (Esc: the whole track)"
+            self.panel.show_scope(f"Selection only: {span}")
         else:
             where = "whole track (drag on the timeline to separate only a part)"
+            self.panel.show_scope(None)
         self.panel.source.setText(f"From “{src.name}”: {where}")
 
     def update_enabled(self) -> None:
         busy = self.separation.busy()
         has_audio = not self.session.empty
         self.panel.button.setEnabled(self.model.can_separate() and has_audio and not busy)
-        self.panel.button.setText("Separating…" if busy else "Separate")
-        for action in (self.host_actions.save, self.host_actions.save_as, self.host_actions.export):
+        self.panel.show_busy(busy)
+        can_split = self.split.available()
+        self.panel.split.setVisible(can_split)
+        self.panel.split.setEnabled(can_split and has_audio and not self.split.busy())
+        self.host_actions.split.setEnabled(can_split and has_audio)
+        for action in (self.host_actions.save, self.host_actions.save_as, self.host_actions.export,
+                       self.host_actions.ab):
             action.setEnabled(has_audio)
         backend = self.transport.backend
         self.host_actions.play.setEnabled(backend.available and has_audio)
@@ -235,6 +256,12 @@ class MainWindow(QMainWindow):
     def show_play_button(self, playing: bool) -> None:
         self.host_actions.show_playing(playing)
 
+    def show_ab(self, original: bool, changed: bool = True) -> None:
+        self.host_actions.show_ab(original)
+        if changed:
+            self.show_status("A: the original mix (Ctrl+B: back to B, the tracks as mixed now)" if original
+                             else "B: the tracks as mixed now", 6000)
+
     def query_text(self) -> str:
         return self.panel.query.text()
 
@@ -247,6 +274,10 @@ class MainWindow(QMainWindow):
 
     def set_query_history(self, queries: Sequence[str]) -> None:
         self.panel.query.set_history(queries)
+
+    def show_query_hint(self, unknown) -> None:
+        self.hint_timer.stop()
+        self.panel.show_hint(unknown)
 
     # ================================================================================================
     # Qt events: keys, drag and drop, closing

@@ -1,15 +1,16 @@
 """Batch rendering as a library: stem files for many inputs and queries, each written atomically.
 
 Every query (and, with ``residual``, its residual) of every input becomes
-``<out>/<song>/<query-slug>.<wav|flac>`` (:mod:`plugin.naming`). Each file streams through the
-block-wise engine in constant memory, all queries in one pass; its stems go to temp files that are
+``<out>/<song>/<query-slug>.<wav|flac>`` (:mod:`plugin.naming`), named from the query's normalised
+wording (:mod:`plugin.query`: "not drums" is ``everything-but-drums``). Each file streams through the
+block-wise engine in constant memory, every description of every query in one pass, and each
+output is combined from those stems (:class:`plugin.compound.QueryMix`); its stems go to temp files that are
 renamed into place only when the whole file succeeded, so an error or a cancel never leaves a
 partial or overwritten output. Existing outputs are skipped unless ``overwrite``. A per-file problem
 becomes a row of the :class:`~plugin.report.Report`; the other files still complete.
 """
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -18,14 +19,14 @@ import numpy as np
 
 from .audiofile import AUDIO_EXTENSIONS, FileInfo, is_audio_path, iter_blocks
 from .audiowrite import AtomicAudioWriter
+from .compound import QueryMix
 from .errors import AudioError, Cancelled, OutputError, QueryError, SepBoardError
 from .fifo import FifoBuffer
 from .formats import check_output
 from .naming import stem_path
 from .progress import CancelFn, is_cancelled
-from .report import Report, Result, silence_note
-
-log = logging.getLogger("sepboard")
+from .query import Query, parse_all
+from .report import Report, Result, clip_note, silence_note, truncation_note
 
 # progress(file, file_done_s, file_total_s, all_done_s, all_total_s), in seconds of audio
 RenderProgressFn = Callable[[str, float, float, float, float], None]
@@ -68,91 +69,116 @@ def find_inputs(inputs: Sequence, exclude=None) -> Tuple[List[Path], List[Tuple[
 class Output(NamedTuple):
     """One planned output file: a query's stem, or its residual."""
 
-    query: str
+    query: Query
     residual: bool
     path: Path
 
-
-class _Levels:
-    """Energies of a file's input and of each query's stem, for the near-silent note."""
-
-    def __init__(self, queries: int):
-        self.input = 0.0
-        self.stems = np.zeros(queries)
+    @property
+    def label(self) -> str:
+        """The query's normalised wording, as the results table shows it."""
+        return self.query.normalised + (" (residual)" if self.residual else "")
 
 
-def _stream_to_writers(separator, info: FileInfo, cond: np.ndarray, writers, residual: bool, block_seconds,
-                       context_seconds, cancel: CancelFn, on_read: Callable[[int], None]) -> _Levels:
-    """Decode ``info``'s file, separate it block-wise and write every stem (and residual) block."""
-    levels = _Levels(cond.shape[0])
-    dry = FifoBuffer(info.channels) if residual else None
+def parse_queries(queries: Sequence) -> List[Query]:
+    """Texts (or parsed queries) -> parsed queries, each once; QueryError for one that cannot be honoured."""
+    if not queries:
+        raise QueryError("no --query given: say what to extract, e.g. --query 'bass guitar'")
+    return parse_all(q.normalised if isinstance(q, Query) else q for q in queries)
+
+
+def query_conditions(separator, queries: Sequence[Query]) -> Dict[str, np.ndarray]:
+    """The condition vector of every description the queries need, each encoded once."""
+    texts = list(dict.fromkeys(t for q in queries for t in q.texts))
+    return dict(zip(texts, separator.conditions(texts, None)))
+
+
+class _Sink:
+    """One output file being written: its query's mix of the stems, its writer and the energy written."""
+
+    def __init__(self, output: Output, texts: List[str], info: FileInfo, fmt: str, bit_depth: str):
+        self.output = output
+        self.mix = QueryMix(output.query, texts, info.channels, info.sample_rate, residual=output.residual)
+        self.writer = AtomicAudioWriter(output.path, info.sample_rate, info.channels, fmt, bit_depth)
+        self.energy = 0.0
+
+    def write(self, y: np.ndarray) -> None:
+        if y.size:
+            self.energy += float(np.vdot(y, y))
+            self.writer.write(y)
+
+
+def _stream_to_sinks(separator, info: FileInfo, cond: np.ndarray, sinks: List[_Sink], needs_dry: bool,
+                     block_seconds, context_seconds, cancel: CancelFn, on_written: Callable[[int], None]) -> float:
+    """Decode ``info``'s file, separate it block-wise and write every output; the input's energy."""
+    energy = [0.0]
+    dry = FifoBuffer(info.channels) if needs_dry else None
 
     def chunks():
         for block in iter_blocks(info, cancel):
-            on_read(block.shape[-1])
-            levels.input += float(np.dot(block.ravel(), block.ravel()))
+            energy[0] += float(np.dot(block.ravel(), block.ravel()))
             if dry is not None:
                 dry.append(block)
             yield block
 
     for y in separator.iter_separate(chunks(), info.sample_rate, cond, info.channels, info.frames,
                                      block_seconds or None, context_seconds, cancel):
-        levels.stems += np.einsum("qcn,qcn->q", y, y, dtype=np.float64)
         x = dry.pop(y.shape[-1]) if dry is not None else None
-        for qi, r, w in writers:
-            w.write(x - y[qi] if r else y[qi])
-    return levels
+        for sink in sinks:
+            sink.write(sink.mix.push(y, x))
+        on_written(y.shape[-1])  # progress follows the work done, not the decoding that runs ahead of it
+    for sink in sinks:
+        sink.write(sink.mix.finish())
+    return energy[0]
 
 
-def _render_outputs(separator, info: FileInfo, todo: List[Output], conds, fmt: str, bit_depth: str, residual: bool,
-                    block_seconds, context_seconds, cancel: CancelFn, on_read) -> List[str]:
-    """Write the ``todo`` outputs of one file atomically (all or none); one note per output."""
-    qs = list(dict.fromkeys(o.query for o in todo))
-    cond = separator.conditions(qs, None) if conds is None else np.stack([conds[q] for q in qs])
-    writers = []
+def _render_outputs(separator, info: FileInfo, todo: List[Output], conds, fmt: str, bit_depth: str,
+                    block_seconds, context_seconds, cancel: CancelFn, on_written) -> List[str]:
+    """Write the ``todo`` outputs of one file atomically (all or none); the notes of each output."""
+    texts = list(dict.fromkeys(t for o in todo for t in o.query.texts))
+    cond = separator.conditions(texts, None) if conds is None else np.stack([conds[t] for t in texts])
+    sinks: List[_Sink] = []
     try:
         for o in todo:
-            writers.append((qs.index(o.query), o.residual,
-                            AtomicAudioWriter(o.path, info.sample_rate, info.channels, fmt, bit_depth)))
-        levels = _stream_to_writers(separator, info, cond, writers, residual, block_seconds, context_seconds,
-                                    cancel, on_read)
-        for _, _, w in writers:
-            w.commit()
+            sinks.append(_Sink(o, texts, info, fmt, bit_depth))
+        needs_dry = any(o.residual or o.query.rest for o in todo)
+        energy_in = _stream_to_sinks(separator, info, cond, sinks, needs_dry, block_seconds, context_seconds,
+                                     cancel, on_written)
+        for sink in sinks:
+            sink.writer.commit()
     except BaseException:
-        for _, _, w in writers:
-            w.abort()
+        for sink in sinks:
+            sink.writer.abort()
         raise
     notes = []
-    for qi, resid, w in writers:
-        clip = w.clip_note()
-        if clip:
-            log.warning("%s", clip)
-        quiet = "" if resid else silence_note(qs[qi], w.path.name, levels.stems[qi], levels.input)
-        notes.append("\n".join(n for n in (info.truncation, clip, quiet) if n))
+    for sink in sinks:
+        w = sink.writer
+        quiet = "" if sink.output.residual else silence_note(w.path.name, sink.energy, energy_in)
+        clip = clip_note(w.path.name, w.clipped, w.peak)
+        notes.append("\n".join(n for n in (truncation_note(info.truncation), clip, quiet) if n))
     return notes
 
 
-def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *, conds=None, residual: bool = False,
+def render_file(separator, path: Path, queries: Sequence, out_dir: Path, *, conds=None, residual: bool = False,
                 fmt: str = "wav", bit_depth: str = "24", overwrite: bool = False, block_seconds=None,
                 context_seconds=None, cancel: CancelFn = None, on_progress: Optional[Callable[[int], None]] = None,
                 info: Optional[FileInfo] = None) -> List[Result]:
     """Separate one file into one stem per query (plus residuals). Returns one Result per output.
 
-    ``conds`` maps each query to its condition vector (encoded once for many files); ``info`` is the
-    file's header when the caller has read it already; ``on_progress(n)`` is called with the number
-    of frames of each decoded block."""
+    ``queries`` are texts in the query language or parsed queries; ``conds`` maps each description
+    they need to its condition vector (:func:`query_conditions`: encoded once for many files);
+    ``info`` is the file's header when the caller has read it already; ``on_progress(n)`` is called
+    with the number of frames of each block of outputs written."""
     t0 = time.time()
     path = Path(path)
     outs = []
-    for q in queries:
-        outs.append(Output(q, False, stem_path(out_dir, path, q, fmt)))
+    for q in parse_queries(queries):
+        outs.append(Output(q, False, stem_path(out_dir, path, q.normalised, fmt)))
         if residual:
-            outs.append(Output(q, True, stem_path(out_dir, path, q, fmt, residual=True)))
+            outs.append(Output(q, True, stem_path(out_dir, path, q.normalised, fmt, residual=True)))
 
     def rows(status, error="", audio_s=0.0, which=None):
-        return [Result(str(path), o.query + (" (residual)" if o.residual else ""),
-                       status, str(o.path) if status == "done" else "", error, round(time.time() - t0, 3),
-                       round(audio_s, 3)) for o in (which or outs)]
+        return [Result(str(path), o.label, status, str(o.path) if status == "done" else "", error,
+                       round(time.time() - t0, 3), round(audio_s, 3)) for o in (which or outs)]
 
     try:
         src = path.resolve()
@@ -164,10 +190,8 @@ def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *,
         if not todo:
             return rows("skipped", "outputs exist (use --overwrite to replace them)")
         info = info or FileInfo.read(path)
-        if info.truncation:
-            log.warning("%s", info.truncation)
-        notes = _render_outputs(separator, info, todo, conds, fmt, bit_depth, residual, block_seconds,
-                                context_seconds, cancel, on_progress or (lambda n: None))
+        notes = _render_outputs(separator, info, todo, conds, fmt, bit_depth, block_seconds, context_seconds,
+                                cancel, on_progress or (lambda n: None))
         res = rows("done", audio_s=info.seconds, which=todo)
         for r, note in zip(res, notes):
             r.note = note
@@ -201,7 +225,7 @@ class _Progress:
 
 
 class _FileProgress:
-    """Called with the frames of each decoded block of one file; reports seconds done."""
+    """Called with the frames of each block of one file's outputs written; reports seconds done."""
 
     def __init__(self, tracker: _Progress, f: Path, sample_rate: Optional[float], duration: float):
         self.tracker = tracker
@@ -232,20 +256,20 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
            context_seconds: Optional[float] = None, providers=None, threads=None,
            progress: Optional[RenderProgressFn] = None, cancel: CancelFn = None, split: bool = False) -> Report:
     """Render stems of every input for every query (with ``split``: the stems of the families
-    present plus "other", see :mod:`plugin.splitfile`; ``queries`` then replace a model's families).
+    present plus "other", see :mod:`plugin.splitfile`; then ``queries`` must be empty).
 
-    ``progress(file, file_done_s, file_total_s, all_done_s, all_total_s)`` in seconds of audio;
+    ``queries`` are in the query language (:mod:`plugin.query`); one that cannot be honoured raises
+    QueryError before anything is loaded or separated.
+    ``progress(file, file_done_s, file_total_s, all_done_s, all_total_s)`` in seconds of audio written;
     ``cancel`` (a threading.Event) stops after aborting the current file (nothing partial is kept).
 
     Raises SepBoardError only for problems that concern every file (no queries, bad bundle,
     unusable --out, an output format that cannot be written); per-file problems are rows of the
     returned Report.
     """
-    from .text import clean_query
-
-    if not queries and not split:
-        raise QueryError("no --query given: say what to extract, e.g. --query 'bass guitar' (or --split)")
-    queries = [clean_query(q) for q in queries]
+    if split and queries:
+        raise QueryError("--split writes the model's families; give it no --query")
+    parsed = [] if split else parse_queries(queries)
     check_output(fmt, bit_depth)
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
@@ -254,32 +278,26 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
         from .separator import Separator
 
         separator = Separator.load(bundle, providers=providers, threads=threads)
-    conds = dict(zip(queries, separator.conditions(queries, None))) if queries and not split else {}
+    conds = {} if split else query_conditions(separator, parsed)  # each description encoded once
     files, errors = find_inputs(inputs, exclude=out_dir)
     report = Report(errors=errors)
-    for f, e in errors:
-        log.error("%s", e)
     infos: Dict[Path, Optional[FileInfo]] = {f: _probe(f) for f in files}  # each header read once
     durations = {f: info.seconds if info is not None else 0.0 for f, info in infos.items()}
     tracker = _Progress(progress, sum(durations.values(), 0.0))
     for f in files:
         if is_cancelled(cancel):
-            report.results += [Result(str(f), q, "cancelled", error="cancelled before start") for q in queries]
+            report.results += [Result(str(f), q.normalised, "cancelled", error="cancelled before start") for q in parsed]
             continue
         if split:
             from .splitfile import split_file
 
-            rows = split_file(separator, f, out_dir, queries=queries or None, fmt=fmt, bit_depth=bit_depth,
-                              overwrite=overwrite, block_seconds=block_seconds, context_seconds=context_seconds,
-                              cancel=cancel, info=infos[f], on_progress=tracker.reader(f, infos[f], durations[f]))
+            report.results += split_file(separator, f, out_dir, fmt=fmt, bit_depth=bit_depth, overwrite=overwrite,
+                                         block_seconds=block_seconds, context_seconds=context_seconds, cancel=cancel,
+                                         info=infos[f], on_progress=tracker.reader(f, infos[f], durations[f]))
         else:
-            rows = render_file(separator, f, queries, out_dir, conds=conds, residual=residual, fmt=fmt,
-                               bit_depth=bit_depth, overwrite=overwrite, block_seconds=block_seconds,
-                               context_seconds=context_seconds, cancel=cancel, info=infos[f],
-                               on_progress=tracker.reader(f, infos[f], durations[f]))
-        for r in rows:
-            if r.status == "failed":
-                log.error("%s: %s", f, r.error)
-        report.results += rows
+            report.results += render_file(separator, f, parsed, out_dir, conds=conds, residual=residual, fmt=fmt,
+                                          bit_depth=bit_depth, overwrite=overwrite, block_seconds=block_seconds,
+                                          context_seconds=context_seconds, cancel=cancel, info=infos[f],
+                                          on_progress=tracker.reader(f, infos[f], durations[f]))
         tracker.finish(f, durations[f])
     return report

@@ -53,6 +53,7 @@ class Chain(list):
         self._fifos: List[Optional[FifoBuffer]] = []
         self._pb_latency = 0
         self._sr = None
+        self._last_sr = None  # the rate of the last call (latency_samples after a whole-buffer call)
         self._channels = None
         self._warned = set()
         self._streamed = 0  # input samples of the current stream
@@ -138,14 +139,17 @@ class Chain(list):
 
     @property
     def latency_samples(self) -> int:
-        if self._sr is None:
+        """Latency of streaming calls at the rate of the open stream, else of the last call."""
+        sr = self._sr or self._last_sr
+        if sr is None:
             raise SepBoardError("latency depends on the sample rate: call the chain once or use chain.latency_at(sr)")
-        return self.latency_at(self._sr) + self._pb_latency
+        return self.latency_at(sr) + self._pb_latency
 
     # ----- processing ----------------------------------------------------------------------------
     def process(self, audio, sample_rate, buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
         x, mono = as_channels(audio)
         sr = check_rate(sample_rate)
+        self._last_sr = sr
         if reset:
             self.reset()
             y = x

@@ -1,4 +1,4 @@
-"""Catalog-scale rendering on Ray Data (optional extra: ``pip install 'sepboard[ray]'``).
+"""Catalog-scale rendering on Ray Data (optional extra: ``scripts/setup.sh --ray``).
 
     python -m plugin.render --ray [ADDRESS] INPUT... --query drums --out /shared/stems [--workers N]
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .errors import RuntimeMissingError
-from .batch import find_inputs, render_file
+from .batch import find_inputs, parse_queries, query_conditions, render_file
 from .report import Report, Result
 
 log = logging.getLogger("sepboard")
@@ -30,7 +30,8 @@ def import_ray():
         import ray  # noqa: F401
         import ray.data  # noqa: F401
     except ImportError as exc:
-        raise RuntimeMissingError("Ray is not installed: pip install 'sepboard[ray]' (Ray Data + pyarrow)") from exc
+        raise RuntimeMissingError("Ray is not installed: run scripts/setup.sh --ray in the SepBoard folder "
+                                  "(or pip install -e '.[ray]' there: Ray Data + pyarrow)") from exc
     return ray
 
 
@@ -44,8 +45,8 @@ class SeparatorWorker:
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu else ["CPUExecutionProvider"]
         t0 = time.time()
         self.sep = Separator.load(bundle, providers=providers, threads=threads)
-        self.queries = list(queries)
-        self.conds = dict(zip(self.queries, self.sep.conditions(self.queries, None)))
+        self.queries = parse_queries(queries)
+        self.conds = query_conditions(self.sep, self.queries)
         self.out_dir = Path(out_dir)
         self.options = options
         self.pid = os.getpid()
@@ -59,7 +60,8 @@ class SeparatorWorker:
                 rows += render_file(self.sep, Path(str(path)), self.queries, self.out_dir, conds=self.conds,
                                     **self.options)
             except Exception as exc:  # a bug must not stop a catalog job: report it as this file's failure
-                rows += [Result(str(path), q, "failed", error=f"{type(exc).__name__}: {exc}") for q in self.queries]
+                rows += [Result(str(path), q.normalised, "failed", error=f"{type(exc).__name__}: {exc}")
+                         for q in self.queries]
             self.files_done += 1
         cols = {k: [getattr(r, k) for r in rows] for k in Result.__dataclass_fields__}
         cols["worker_pid"] = [self.pid] * len(rows)
@@ -73,10 +75,8 @@ def render_ray(inputs: Sequence, queries: Sequence[str], out_dir, *, address: Op
                block_seconds: Optional[float] = None, context_seconds: Optional[float] = None,
                progress: bool = True, shutdown: Optional[bool] = None) -> Report:
     """Render every input for every query on Ray; returns the same Report as the local renderer."""
-    from .text import clean_query
-
+    queries = [q.normalised for q in parse_queries(queries)]  # one that cannot be honoured: before Ray starts
     ray = import_ray()
-    queries = [clean_query(q) for q in queries]
     out_dir = Path(out_dir).expanduser().resolve()
     files, errors = find_inputs(inputs, exclude=out_dir)
     report = Report(errors=errors)

@@ -5,6 +5,11 @@ latency at the host rate is the block engine's ``centre + right context``, round
 number of samples at both rates and converted to the host rate, plus a fixed allowance for the
 samples the two soxr resampling streams hold back (:func:`~plugin.resample.resampler_holdback`).
 It is an exact integer. ``Chain`` (re-exported here) lives in :mod:`plugin.chain`.
+
+The query is in the query language of :mod:`plugin.query`. All of its descriptions run through the
+engine together and are combined at the model rate (:class:`plugin.compound.QueryMix`): a union
+sums its stems; "the rest" ("everything but the drums") is the residual of what it leaves out; an
+exclusion from a sound ("guitar, not the drums") adds the Wiener stream's delay to the latency.
 """
 from __future__ import annotations
 
@@ -16,9 +21,11 @@ import numpy as np
 from .arrays import as_channels, check_rate
 from .blocks import DEFAULT_BLOCK_SECONDS, DEFAULT_CONTEXT_SECONDS, BlockEngine
 from .chain import Chain
+from .compound import QueryMix
 from .effect_api import StreamEffect
 from .errors import AudioError, SepBoardError
 from .fifo import FifoBuffer
+from .query import Query, parse
 from .resample import ResampleStream, model_delay_at, model_length, rate_ratio, resampler_holdback
 
 __all__ = ["Chain", "SeparationEffect", "resampler_holdback"]
@@ -32,6 +39,7 @@ class _Stream:
         sr_m = sep.sample_rate
         pad, prefill, latency = effect.geometry(sr)
         self.engine = BlockEngine(sep.core, effect.conds, channels, effect.plan)
+        self.mix = effect.new_mix(channels)  # None: one description, its stem as is
         self.in_rs = None if sr == sr_m else ResampleStream(sr, sr_m, channels)
         self.out_rs = None if sr == sr_m else ResampleStream(sr_m, sr, channels)
         self.latency = latency
@@ -56,11 +64,22 @@ class SeparationEffect(StreamEffect):
         self.separator = separator  # a plugin.separator.Separator
         self.query = query
         self.residual = residual
-        self.conds = separator.conditions(query, embedding)[:1]
+        self.combined: Optional[Query] = None  # the union (and exclusions) the engine's stems are mixed into
+        if query is not None and embedding is None:
+            q = parse(query)
+            if q.rest:  # everything but X: the residual of X
+                q, self.residual = Query(q.negatives), not residual
+            self.combined = None if q.plain else q
+            self.conds = separator.conditions(q.texts)
+        else:
+            self.conds = separator.conditions(query, embedding)[:1]
         self.plan = separator.plan(block_seconds, context_seconds)
-        if separator.bundle.specialised:  # open the query's session now, not in the first audio callback
-            separator.bundle.session_for(self.conds[0])
+        self.mix_delay = self.new_mix(1).delay if self.combined is not None else 0  # model-rate samples
+        if separator.bundle.specialised:  # open the queries' sessions now, not in the first audio callback
+            for cond in self.conds:
+                separator.bundle.session_for(cond)
         self._sr = None
+        self._last_sr = None  # the rate of the last call, which latency_samples refers to after a reset
         self._channels = None
         self._stream: Optional[_Stream] = None
         self.lead_in = 0
@@ -72,15 +91,24 @@ class SeparationEffect(StreamEffect):
 
     @property
     def latency_samples(self) -> int:
-        """Latency at the rate of the current stream (call the effect once, or use ``latency_at``)."""
-        if self._sr is None:
+        """Latency of streaming calls at the rate of the open stream, else of the last call (a
+        whole-buffer call too); before any call it depends on the rate: use ``latency_at(sr)``."""
+        sr = self._sr or self._last_sr
+        if sr is None:
             raise SepBoardError("latency depends on the sample rate: call the effect once or use fx.latency_at(sr)")
-        return self.latency_at(self._sr)
+        return self.latency_at(sr)
+
+    def new_mix(self, channels: int) -> Optional[QueryMix]:
+        """A fresh model-rate mix of the engine's stems into the query's stem (None for one description)."""
+        if self.combined is None:
+            return None
+        q = self.combined
+        return QueryMix(q, q.texts, channels, self.separator.sample_rate, fixed_delay=True, lead=self.plan.latency)
 
     def geometry(self, sr):
         """(extra model-rate delay, host prefill, host latency) for host rate ``sr``."""
         sr_m = self.separator.sample_rate
-        extra, delay_h = model_delay_at(self.plan.latency, sr_m, sr)
+        extra, delay_h = model_delay_at(self.plan.latency + self.mix_delay, sr_m, sr)
         if sr == sr_m:
             return 0, 0, delay_h
         num, den = rate_ratio(sr, sr_m)
@@ -114,7 +142,8 @@ class SeparationEffect(StreamEffect):
             st.skip -= k
         st.pushed += proc.shape[-1]
         xm = st.in_rs(proc) if st.in_rs is not None else proc
-        ym = st.engine.push(xm)[0]
+        ym = st.engine.push(xm)
+        ym = ym[0] if st.mix is None else st.mix.push(ym)
         if st.pad:  # after the engine, so its block grid matches Separator.separate's
             ym = np.concatenate([np.zeros((x.shape[0], st.pad), np.float32), ym], axis=-1)
             st.pad = 0
@@ -141,6 +170,7 @@ class SeparationEffect(StreamEffect):
     def process(self, audio, sample_rate, buffer_size: int = 0, reset: bool = True) -> np.ndarray:
         x, mono = as_channels(audio)
         sr = check_rate(sample_rate)
+        self._last_sr = sr
         if reset:
             self.reset()
             self._start(sr, x.shape[0])
@@ -171,8 +201,12 @@ class SeparationEffect(StreamEffect):
     def end_signal(self, n: int) -> None:
         """The input ends after ``n`` host samples given to the engine: its last block then reflects at
         the end like ``Separator.separate`` (block-wise or whole clip) instead of seeing the flush."""
-        self._stream.engine.end_signal(model_length(n, self._sr, self.separator.sample_rate))
+        n_model = model_length(n, self._sr, self.separator.sample_rate)
+        self._stream.engine.end_signal(n_model)
+        if self._stream.mix is not None:
+            self._stream.mix.end_signal(n_model)
 
     def __repr__(self) -> str:
         what = "residual" if self.residual else "stem"
-        return f"SeparationEffect({self.query!r}, {what}, latency={self.plan.latency} @ {self.separator.sample_rate} Hz)"
+        latency = self.plan.latency + self.mix_delay
+        return f"SeparationEffect({self.query!r}, {what}, latency={latency} @ {self.separator.sample_rate} Hz)"

@@ -51,6 +51,8 @@ class Manifest:
     specialised: Optional[Dict[str, Any]]  # {"film": file, "core": file, "patches": [...], "int8": {...} | None}
     text_encoder: Optional[TextEncoderSpec]
     raw: Dict[str, Any]
+    vocabulary: Optional[List[str]] = None  # wordings the model knows (plugin.vocabulary); None: the built-in list
+    vocabulary_min_cosine: Optional[float] = None  # plugin.vocabulary's threshold for this model's embeddings
 
     @property
     def freq_bins(self) -> int:
@@ -124,6 +126,19 @@ def _parse_text_encoder(te, where: Path) -> Optional[TextEncoderSpec]:
         raise BundleError(f"{where}: bad 'text_encoder' entry: {exc}") from exc
 
 
+def _parse_vocabulary(raw: Dict[str, Any], where: Path):
+    """The optional ``vocabulary`` (a list of phrases) and ``vocabulary_min_cosine`` (a number in (-1, 1])."""
+    words, cos = raw.get("vocabulary"), raw.get("vocabulary_min_cosine")
+    if words is not None and not (isinstance(words, list) and 0 < len(words) <= 5000 and all(
+            isinstance(w, str) and w.strip() and len(w) <= 200 for w in words)):
+        raise BundleError(f"{where}: 'vocabulary' must be a list of 1 to 5000 non-empty phrases (at most 200 "
+                          "characters each); fix or remove it.")
+    if cos is not None and not (isinstance(cos, (int, float)) and not isinstance(cos, bool) and -1 < cos <= 1):
+        raise BundleError(f"{where}: 'vocabulary_min_cosine' must be a number in (-1, 1], got {cos!r}; fix or remove it.")
+    return ([" ".join(w.split()) for w in words] if words is not None else None), \
+        (float(cos) if cos is not None else None)
+
+
 def parse_manifest(raw: Dict[str, Any], where: Path) -> Manifest:
     """The validated :class:`Manifest` of a parsed manifest.json (``where`` names it in errors)."""
     version = _check_version(raw, where)
@@ -134,6 +149,7 @@ def parse_manifest(raw: Dict[str, Any], where: Path) -> Manifest:
         raise BundleError(f"{where}: window {window!r} is not supported (only 'hann').")
     special = _parse_specialised(sep.get("specialised"), where)
     spec = _parse_text_encoder(raw.get("text_encoder"), where)
+    vocabulary, min_cosine = _parse_vocabulary(raw, where)
     m = Manifest(
         format_version=version,
         name=_require(raw, "name", str, where),
@@ -148,6 +164,8 @@ def parse_manifest(raw: Dict[str, Any], where: Path) -> Manifest:
         specialised=special,
         text_encoder=spec,
         raw=raw,
+        vocabulary=vocabulary,
+        vocabulary_min_cosine=min_cosine,
     )
     if not (8000 <= m.sample_rate <= 192000) or not (0 < m.hop < m.n_fft) or m.n_fft % 2:
         raise BundleError(f"{where}: implausible STFT settings sr={m.sample_rate} n_fft={m.n_fft} hop={m.hop}.")

@@ -1,11 +1,13 @@
 """Batch stem rendering CLI: ``python -m plugin.render INPUT... --query "bass guitar" --query drums --out DIR``.
 
-Files and folders (recursive) in any format pedalboard/libsndfile read; every query (and, with
-``--residual``, its residual) becomes ``<out>/<song>/<query-slug>.<wav|flac>``, written atomically
-(the library is :mod:`plugin.batch`). Existing outputs are skipped unless ``--overwrite``. A failure
-is reported per file and the others still complete; the exit code is 1 when any file failed (2 for a
-usage error, 130 when interrupted). The first Ctrl-C abandons the current file (nothing partial is
-kept), the second stops at once.
+Files and folders (recursive) in any format pedalboard/libsndfile read; every query, in the query
+language of :mod:`plugin.query` (and, with ``--residual``, its residual) becomes
+``<out>/<song>/<query-slug>.<wav|flac>``, written atomically (the library is :mod:`plugin.batch`).
+A query that cannot be honoured is a usage error before anything runs; one far from every wording
+the model knows gets a note with suggestions (:mod:`plugin.vocabulary`) before separating.
+Existing outputs are skipped unless ``--overwrite``. A failure is reported once per file and the
+others still complete; the exit code is 1 when any file failed (2 for a usage error, 130 when
+interrupted). The first Ctrl-C abandons the current file (nothing partial is kept), the second stops at once.
 """
 from __future__ import annotations
 
@@ -16,20 +18,23 @@ import sys
 import threading
 from pathlib import Path
 
-from .batch import RenderProgressFn, find_inputs, render, render_file
+from .batch import RenderProgressFn, find_inputs, parse_queries, render, render_file
+from .blocks import DEFAULT_BLOCK_SECONDS, DEFAULT_CONTEXT_SECONDS, OFFLINE_CONTEXT_SECONDS, OFFLINE_MAX_BLOCK_SECONDS
 from .errors import SepBoardError
 from .formats import BIT_DEPTHS, OUTPUT_FORMATS
 from .report import NEAR_SILENT, NEAR_SILENT_DB, Report, Result, near_silent_db, print_summary, silence_note
 
 __all__ = ["main", "render", "render_file", "find_inputs", "Report", "Result", "RenderProgressFn",
-           "NEAR_SILENT", "NEAR_SILENT_DB", "near_silent_db", "silence_note"]
+           "NEAR_SILENT", "NEAR_SILENT_DB", "near_silent_db", "silence_note", "query_notes"]
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m plugin.render",
                                 description="Separate stems from audio files by text query (SepBoard).")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
-    p.add_argument("-q", "--query", action="append", default=[], help="what to extract; repeat for several")
+    p.add_argument("-q", "--query", action="append", default=[],
+                   help="what to extract; repeat for several. Also 'bass and drums' (together), 'guitar, not the "
+                        "drums', 'everything but vocals' (README: queries)")
     p.add_argument("--split", action="store_true",
                    help="split into stems: every family the model hears, plus 'other' (the files sum to the input)")
     p.add_argument("-o", "--out", required=True, help="output folder: <out>/<song>/<query>.wav")
@@ -39,10 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bit-depth", choices=list(BIT_DEPTHS), default="24", help="integer formats clip, never wrap")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     p.add_argument("--block-seconds", type=float, default=None,
-                   help="block length (default: the longest that fits memory, up to 24 s for light models such "
-                        "as the embedded default, balanced over the file; 6 s for heavy ones)")
+                   help=f"block length (default: for light models such as the embedded default the longest that "
+                        f"fits the activation budget, at most {OFFLINE_MAX_BLOCK_SECONDS:g} s, balanced over the file; "
+                        f"{DEFAULT_BLOCK_SECONDS:g} s for heavy ones)")
     p.add_argument("--context-seconds", type=float, default=None,
-                   help="context on each side of a block (default 0.5 with the automatic blocks of light models, else 1)")
+                   help=f"context on each side of a block (default {OFFLINE_CONTEXT_SECONDS:g} with the automatic "
+                        f"blocks of light models, else {DEFAULT_CONTEXT_SECONDS:g})")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
     p.add_argument("--int8", action="store_true",
@@ -88,9 +95,11 @@ def main(argv=None) -> int:
             raise SepBoardError("--int8 runs on this machine's CPU; it is not available with --ray")
         if args.ray is not None and args.split:
             raise SepBoardError("--split runs on this machine; it is not available with --ray (use --query per stem)")
-        if args.split and args.residual:
-            raise SepBoardError("--split already writes 'other' (everything the kept stems do not hold); "
-                                "--residual does not apply")
+        if args.split and (args.residual or args.query):
+            raise SepBoardError("--split writes every family the model hears plus 'other' (everything the kept "
+                                "stems do not hold); --query and --residual do not apply")
+        if not args.split:
+            parse_queries(args.query)  # a query that cannot be honoured: say so before loading anything
         if args.ray is not None:
             from .distributed import render_ray
 
@@ -151,6 +160,17 @@ class _Bars:
                 bar.close()
 
 
+def query_notes(separator, queries) -> list:
+    """One line per description far from every wording the model knows, with suggestions."""
+    from .vocabulary import vocabulary_of
+
+    vocab = vocabulary_of(separator)
+    if vocab is None:
+        return []
+    found = {u.text: u for q in parse_queries(queries) for u in vocab.check_query(q)}
+    return [u.message() for u in found.values()]
+
+
 def _render_cli(args, providers, cancel) -> Report:
     from .separator import Separator
 
@@ -158,6 +178,8 @@ def _render_cli(args, providers, cancel) -> Report:
                          precision="int8" if args.int8 else "fp32")
     if not args.quiet:
         print(f"model: {sep.name} on {sep.bundle.device_label}", file=sys.stderr)
+    for line in query_notes(sep, args.query):  # before separating: the user may stop and retype
+        print(f"note: {line}", file=sys.stderr)
     bars = _Bars(args.quiet)
     try:
         return render(args.inputs, args.query, args.out, residual=args.residual, separator=sep, fmt=args.format,

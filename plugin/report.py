@@ -1,5 +1,9 @@
 """What a batch render tells its user: one :class:`Result` row per output, the :class:`Report`, its
-table file, and the notes about a stem (near silent, clipped) that the CLI and the host print.
+table file, the notes about an output (truncated input, near silent, clipped) and the summary.
+
+A note is one line ``<kind>: <finding>`` in a row's ``note`` (several are separated by newlines), so
+the summary can say each problem once per song: ``note: a song.wav: near silent: sax.wav at -41 dB
+re the input; flute.wav at -38 dB re the input (...)``.
 """
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ from .audiowrite import CLIPPED
 
 NEAR_SILENT_DB = -30.0  # a stem this far below its input is reported: the model did not hear the query there
 NEAR_SILENT = "near silent"
+TRUNCATED = "truncated"
+NOTE_KINDS = (TRUNCATED, NEAR_SILENT, CLIPPED)
+ADVICE = {NEAR_SILENT: "the model did not find what was asked for in this song; try another wording",
+          CLIPPED: "render again with --bit-depth 32f, or lower the input's level"}
 STATUSES = ("done", "skipped", "failed", "cancelled")
 
 
@@ -79,19 +87,67 @@ def near_silent_db(energy_stem: float, energy_in: float) -> Optional[float]:
     return level if level < NEAR_SILENT_DB else None
 
 
-def silence_note(query: str, name: str, energy_stem: float, energy_in: float) -> str:
-    """A line for the user when a stem came out near silent (empty otherwise): usually the instrument is
-    not in the file, or the model does not recognise it there; either way they should not have to
-    open the file to find out."""
+def silence_note(name: str, energy_stem: float, energy_in: float) -> str:
+    """The note for output ``name`` when it came out near silent (empty otherwise): usually the
+    instrument is not in the file, or the model does not recognise it there; either way the user
+    should not have to open the file to find out."""
     level = near_silent_db(energy_stem, energy_in)
     if level is None:
         return ""
-    return (f"{name}: {NEAR_SILENT} ({level:.0f} dB re the input): the model did not find {query!r} in this file; "
-            "try another wording")
+    return f"{NEAR_SILENT}: {name} at {level:.0f} dB re the input"
+
+
+def clip_note(name: str, clipped: int, peak: float) -> str:
+    """The note for output ``name`` when an integer format clipped ``clipped`` samples (empty otherwise)."""
+    if not clipped:
+        return ""
+    return f"{CLIPPED}: {name}, {clipped} sample(s), peak {20 * math.log10(peak):+.1f} dBFS"
+
+
+def truncation_note(text: str) -> str:
+    """The note for a truncated input, from :attr:`plugin.audiofile.FileInfo.truncation` (empty when intact)."""
+    return f"{TRUNCATED}: {text}" if text else ""
+
+
+def _kind(line: str) -> Tuple[str, str]:
+    """(kind, finding) of a note line; a line of no known kind is its own finding."""
+    for kind in NOTE_KINDS:
+        if line.startswith(kind + ": "):
+            return kind, line[len(kind) + 2:]
+    return "", line
+
+
+def song_notes(report: Report) -> List[str]:
+    """One line per song per kind of problem: ``<song>: <kind>: <finding>; <finding> (<advice>)``."""
+    grouped: Dict[Tuple[str, str], List[str]] = {}
+    for r in report.results:
+        for line in filter(None, r.note.split("\n")):
+            kind, finding = _kind(line)
+            found = grouped.setdefault((r.file, kind), [])
+            if finding not in found:
+                found.append(finding)
+    lines = []
+    for (file, kind), findings in grouped.items():
+        song = Path(file).name
+        text = "; ".join(findings)
+        if not text.startswith(song):  # a finding about the input names it already
+            text = f"{song}: {kind + ': ' if kind else ''}{text}"
+        lines.append(text + (f" ({ADVICE[kind]})" if kind in ADVICE else ""))
+    return lines
+
+
+def failures(report: Report) -> List[str]:
+    """One line per failed song per distinct error: ``<song>: <error>``."""
+    seen: Dict[str, List[str]] = {}
+    for r in report.failed:
+        errors = seen.setdefault(r.file, [])
+        if r.error not in errors:
+            errors.append(r.error)
+    return [f"{Path(f).name}: {e}" for f, errors in seen.items() for e in errors]
 
 
 def print_summary(report: Report, out=None) -> None:
-    """The end-of-run summary: counts, unusable inputs, each note once, and each failed file."""
+    """The end-of-run summary: counts, unusable inputs, failed songs and notes, each problem once per song."""
     out = out or sys.stderr
     c = report.counts()
     parts = [f"{c.get(k, 0)} {k}" for k in STATUSES if c.get(k)]
@@ -99,16 +155,7 @@ def print_summary(report: Report, out=None) -> None:
                                                                    if report.errors else ""), file=out)
     for f, e in report.errors:
         print(f"  unusable: {e}", file=out)
-    noted = set()
-    for r in report.results:
-        for n in filter(None, r.note.split("\n")):
-            if (r.file, n) not in noted:
-                noted.add((r.file, n))
-                print(f"  note: {n}", file=out)
-    if any(CLIPPED in r.note for r in report.results):
-        print("  (clipped stems: render again with --bit-depth 32f, or lower the input's level)", file=out)
-    seen = set()
-    for r in report.failed:
-        if r.file not in seen:
-            seen.add(r.file)
-            print(f"  failed: {r.file}: {r.error}", file=out)
+    for line in failures(report):
+        print(f"  failed: {line}", file=out)
+    for line in song_notes(report):
+        print(f"  note: {line}", file=out)

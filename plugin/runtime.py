@@ -23,14 +23,14 @@ def import_onnxruntime():
         import onnxruntime as ort  # noqa: F401
     except ImportError as exc:
         raise RuntimeMissingError(
-            "ONNX Runtime is not installed. Install exactly one of: "
-            "pip install 'sepboard[cpu]'  (onnxruntime)  or  pip install 'sepboard[gpu]'  (onnxruntime-gpu, CUDA). "
-            "They share one import folder, so never both."
+            "ONNX Runtime is not installed. In the SepBoard folder run scripts/setup.sh (CPU) or "
+            "scripts/setup.sh --gpu (CUDA), or install exactly one of: pip install -e '.[cpu]' (onnxruntime) or "
+            "pip install -e '.[gpu]' (onnxruntime-gpu). They share one import folder, so never both."
         ) from exc
     if not hasattr(ort, "InferenceSession"):
         raise RuntimeMissingError(
             "The onnxruntime package is broken (both onnxruntime and onnxruntime-gpu were installed and one "
-            "was removed?). Reinstall one: pip install --force-reinstall 'sepboard[cpu]' or 'sepboard[gpu]'."
+            "was removed?). Reinstall one: scripts/setup.sh (or --gpu), which removes the other."
         )
     return ort
 

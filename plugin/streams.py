@@ -76,6 +76,7 @@ def separate_stream(core: ModelCore, chunks: Iterable[np.ndarray], sr, conds: np
     # does, until every output sample is out.
     zeros = np.zeros((channels, max(1024, int(FLUSH_SECONDS * sr))), np.float32)
     while not output.done:
+        raise_if_cancelled(cancel, "separation cancelled")
         y = output.push(in_rs(zeros) if in_rs is not None else zeros)
         if y.shape[-1]:
             yield y
@@ -83,19 +84,16 @@ def separate_stream(core: ModelCore, chunks: Iterable[np.ndarray], sr, conds: np
 
 def separate_buffer(core: ModelCore, x: np.ndarray, sr, conds: np.ndarray, plan: BlockPlan, step: int,
                     progress: Optional[ProgressFn] = None, cancel: CancelFn = None) -> np.ndarray:
-    """Stems [Q, C, N] of a whole buffer x [C, N], streamed in chunks of ``step`` samples (progress
-    and the cancel check about once per chunk)."""
+    """Stems [Q, C, N] of a whole buffer x [C, N], streamed in chunks of ``step`` samples (the cancel
+    check about once per chunk). Progress is the share of the stems done, not of the input read
+    (which runs ahead of the model by up to a block)."""
     n = x.shape[-1]
-
-    def chunks():
-        for i in range(0, n, step):
-            yield x[:, i : i + step]
-            if progress:
-                progress(min(1.0, (i + step) / n))
-
+    chunks = (x[:, i : i + step] for i in range(0, n, step))
     out = np.zeros((conds.shape[0], x.shape[0], n), np.float32)
     pos = 0
-    for y in separate_stream(core, chunks(), sr, conds, x.shape[0], n, plan, cancel):
+    for y in separate_stream(core, chunks, sr, conds, x.shape[0], n, plan, cancel):
         out[..., pos : pos + y.shape[-1]] = y
         pos += y.shape[-1]
+        if progress:
+            progress(min(1.0, pos / n))
     return out

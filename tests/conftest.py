@@ -12,9 +12,12 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the host's remembered choices (gui.prefs) go to a private folder, never the user's configuration
+os.environ.setdefault("SEPBOARD_CONFIG_DIR", tempfile.mkdtemp(prefix="sepboard-config-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -102,7 +102,7 @@ def test_requested_unavailable_provider_falls_back_to_cpu(embedding_bundle, capl
 
 def test_missing_onnxruntime_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(RuntimeMissingError, match=r"sepboard\[cpu\]"):
+    with pytest.raises(RuntimeMissingError, match=r"scripts/setup\.sh .*pip install -e '\.\[cpu\]'"):
         import_onnxruntime()
 
 

@@ -1,43 +1,12 @@
-"""Negative / compound queries (plugin.compound): parsing, the Wiener combination, and one-pass separation."""
+"""Exclusions from a sound: the Wiener combination (plugin.wiener), whole and streamed, and one-pass
+separation of a compound query (plugin.compound). The query language itself: tests/test_query.py."""
 import numpy as np
 import pytest
 
-from plugin.compound import combine_stems, parse_query, separate_compound
-from plugin.errors import QueryError
+from plugin.compound import combine_stems, separate_compound
+from plugin.wiener import WienerStream
 
 from conftest import music_like
-
-
-@pytest.mark.parametrize("query, expected", [
-    ("guitar, not the bass", ("guitar", ["the bass"])),
-    ("guitar not bass", ("guitar", ["bass"])),
-    ("Acoustic guitar but not the bass, not the drums", ("Acoustic guitar", ["the bass", "the drums"])),
-    ("vocals without reverb", ("vocals", ["reverb"])),
-    ("piano, no drums", ("piano", ["drums"])),
-    ("piano except for the left hand", ("piano", ["the left hand"])),
-    ("strings minus violins nor cellos", ("strings", ["violins", "cellos"])),
-    ("guitar, not bass or drums", ("guitar", ["bass", "drums"])),
-    ("guitar; not bass; no drums", ("guitar", ["bass", "drums"])),
-    ("guitar without drums and bass", ("guitar", ["drums and bass"])),  # 'and' joins one sound
-    ("guitar, not bass, not Bass", ("guitar", ["bass"])),
-    ("  bass   guitar  ", ("bass guitar", [])),
-    ("the notes of the piano", ("the notes of the piano", [])),  # 'not' only as a word
-    ("knot and nothing", ("knot and nothing", [])),
-    ('"guitar not bass"', ("guitar not bass", [])),  # quoted: literal
-])
-def test_parse_query(query, expected):
-    assert parse_query(query) == expected
-
-
-@pytest.mark.parametrize("query, msg", [
-    ("not the drums", "only says what to leave out"),
-    ("without bass", "only says what to leave out"),
-    ("guitar, not", "names nothing to exclude"),
-    ("piano, without", "names nothing to exclude"),
-])
-def test_parse_query_errors(query, msg):
-    with pytest.raises(QueryError, match=msg):
-        parse_query(query)
 
 
 def tones(freqs, n=32000, sr=32000, amp=0.2):
@@ -121,3 +90,20 @@ def test_separate_compound_without_exclusion_is_plain_separate(text_bundle):
     d = combine_stems(sep.separate(x, 32000, "piano not drums", block_seconds=None),
                       [sep.separate(x, 32000, "violin", block_seconds=None)], 32000)
     assert np.abs(c - d).max() <= 1e-5  # explicit negatives: the query is taken as is
+
+
+def test_streamed_combination_equals_the_whole_and_lags_by_at_most_its_delay():
+    rng = np.random.default_rng(7)
+    n, sr = 3 * 48000 + 11, 48000
+    pos = music_like(n, sr, 2, seed=2)
+    negs = [0.5 * music_like(n, sr, 2, seed=3), rng.standard_normal((2, n)).astype(np.float32) * 0.05]
+    whole = combine_stems(pos, negs, sr)
+    stream, outs, given = WienerStream(2, sr, 2), [], 0
+    while given < n:
+        k = int(rng.integers(1, 5000))
+        outs.append(stream.push(pos[:, given:given + k], [a[:, given:given + k] for a in negs]))
+        given = min(n, given + k)
+        assert given - sum(o.shape[-1] for o in outs) <= stream.delay
+    outs.append(stream.finish())
+    streamed = np.concatenate(outs, axis=-1)
+    assert streamed.shape == whole.shape and np.abs(streamed - whole).max() <= 1e-6

@@ -48,3 +48,15 @@ def test_chain_example_lines_up_with_the_whole_buffer_chain(tmp_path, text_bundl
                    pedalboard.Gain(gain_db=1.5)])
     whole = chain(x, 44100)
     assert np.max(np.abs(y.T - np.clip(whole, -1, 1))) < 1e-4  # streamed file == whole buffer, aligned
+
+
+def test_batch_stems_example_skips_a_corrupt_file_in_one_line(tmp_path, text_bundle, capsys):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    sf.write(str(songs / "good.wav"), music_like(20000, 44100, 2).T, 44100, subtype="FLOAT")
+    (songs / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk" + bytes(300))
+    rc = load("batch_stems").main([str(songs), str(tmp_path / "stems"), "--query", "bass", "--bundle",
+                                   str(text_bundle)])
+    err = capsys.readouterr().err
+    assert rc == 1 and len(err.splitlines()) == 1 and err.startswith("bad.wav: skipped: ") and "Traceback" not in err
+    assert (tmp_path / "stems" / "good" / "bass.wav").exists() and not (tmp_path / "stems" / "bad").exists()

@@ -199,6 +199,7 @@ class DocumentController(QObject):
         self.effects.cancel_all()
         self.separation.cancel()
         self.location.renew()
+        self.transport.set_original(False)  # a new session starts on B
         self.ctx.session.clear()
         self.ctx.undo.clear()
         self.ctx.state.reset()
@@ -222,7 +223,12 @@ class DocumentController(QObject):
                 self.effects.render(track.uid)
         self.ctx.shell.update_title()
         where = short_path(folder) if folder else "recovered untitled session"
-        self.ctx.shell.show_status(("Recovered autosaved changes of " if recovered else "Opened ") + where, 10000)
+        scope = ""
+        if self.ctx.state.selection:  # restored: the next separation works on it alone; say so
+            scope = ("; it remembers a time selection, so the next separation works on that part only "
+                     "(Esc clears it)")
+        self.ctx.shell.show_status(("Recovered autosaved changes of " if recovered else "Opened ") + where + scope,
+                                   15000 if scope else 10000)
         self.loaded.emit()
 
     # ----- drag and drop --------------------------------------------------------------------------

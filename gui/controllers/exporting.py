@@ -2,7 +2,9 @@
 
 Files are named as the batch renderer names them (:func:`gui.project.export_plan`); existing files
 are replaced only when the user agrees; a file an integer format had to clip is reported once the
-export is done. ``exported`` carries the paths written.
+export is done. ``exported`` carries the paths written. The folder offered is never beside the song
+(which may be read-only, like the demo inside the installed package): see :meth:`default_export_dir`;
+the folder chosen is remembered, in the session and for the next session.
 """
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ from PyQt6.QtWidgets import QWidget
 from .. import project as P
 from ..dialogs import short_path
 from ..panels import ExportDialog
+from ..prefs import Preferences, music_dir
 from ..tasks import Task
 from ..tracks import Track
 from .context import HostContext
 from .location import SessionLocation
 
 FORMATS = ("wav", "flac")
+EXPORT_DIR_KEY = "export_dir"  # in session.view: the folder this session last exported to
 
 
 def export_refusal(tracks: Sequence[Track], out_dir, fmt: str, bit_depth: str) -> Optional[str]:
@@ -41,19 +45,32 @@ class ExportController(QObject):
 
     exported = pyqtSignal(list)  # paths written
 
-    def __init__(self, ctx: HostContext, location: SessionLocation, dialog_parent: QWidget, parent=None):
+    def __init__(self, ctx: HostContext, location: SessionLocation, dialog_parent: QWidget, parent=None, *,
+                 prefs: Optional[Preferences] = None):
         super().__init__(parent)
         self.ctx = ctx
         self.location = location
         self.dialog_parent = dialog_parent
+        self.prefs = prefs or Preferences()
 
     def default_export_dir(self) -> str:
-        """``stems/`` beside the session folder, else beside the song, else in the working folder."""
+        """The folder this session exported to last; else ``stems/`` beside the saved session; else the
+        last folder exported to (any session); else ``SepBoard`` in the user's music folder."""
+        remembered = self.ctx.session.view.get(EXPORT_DIR_KEY)
+        if isinstance(remembered, str) and remembered and Path(remembered).parent.is_dir():
+            return remembered
         if self.location.session_dir is not None:
             return str(self.location.session_dir / "stems")
-        if self.ctx.session.source:
-            return str(Path(self.ctx.session.source).parent / "stems")
-        return str(Path.cwd() / "stems")
+        last = self.prefs.last_export_dir()
+        if last and Path(last).parent.is_dir():
+            return last
+        return str(music_dir() / "SepBoard")
+
+    def remember(self, out_dir) -> None:
+        """Offer ``out_dir`` next time, in this session (saved with it) and in the next ones."""
+        folder = str(Path(out_dir).expanduser().resolve())
+        self.ctx.session.view[EXPORT_DIR_KEY] = folder
+        self.prefs.set_last_export_dir(folder)
 
     def export_dialog(self) -> None:
         session = self.ctx.session
@@ -79,6 +96,7 @@ class ExportController(QObject):
             self.ctx.shell.show_status("Export cancelled: existing files were kept", 6000)
             return None
         sr = self.ctx.session.sample_rate
+        self.remember(out_dir)
 
         def work(progress, cancel):
             clipped: List[str] = []

@@ -6,7 +6,7 @@ decides how a message, a label or a button looks.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Protocol, Sequence
+from typing import List, Optional, Protocol, Sequence, Tuple
 
 
 class StatusLine(Protocol):
@@ -57,6 +57,9 @@ class PlaybackView(Protocol):
     def show_play_button(self, playing: bool) -> None:
         """Show the Play/Stop action as Stop while ``playing``, else as Play."""
 
+    def show_ab(self, original: bool, changed: bool = True) -> None:
+        """Show whether playback is the original mix (A) or the tracks as mixed now (B); announce it when ``changed``."""
+
 
 class QueryInput(Protocol):
     """The query field and its options, as the separation controller reads them."""
@@ -72,3 +75,6 @@ class QueryInput(Protocol):
 
     def set_query_history(self, queries: Sequence[str]) -> None:
         """Replace the field's history (a session was opened)."""
+
+    def show_query_hint(self, unknown: Sequence[Tuple[str, Sequence[str]]]) -> None:
+        """Show under the field the descriptions the model does not know, with suggestions (empty: hide)."""

@@ -54,7 +54,7 @@ class SaveController(QObject):
 
     def _capture(self):
         """The session's state to write, with the current view recorded in it."""
-        self.ctx.session.view = capture_view(self.ctx.state, self.track_edits.current_uid)
+        self.ctx.session.view = {**self.ctx.session.view, **capture_view(self.ctx.state, self.track_edits.current_uid)}
         return self.ctx.session.state()
 
     # ----- asking ---------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """Separation: a text query -> a background task -> a new stem track (and its residual), undoable.
 
-:meth:`SeparationController.separate` is the one entry point. It works on the current track (the mix
-when there is none) and on the time selection when there is one: the stem then has the source's full
-length with silence outside the selection, so it lines up with the mix sample for sample. Every
-refusal is a message, never an exception; ``finished`` carries the uids of the tracks added.
+:meth:`SeparationController.separate` is the one entry point. The query is in the query language of
+:mod:`plugin.query` ("bass and drums", "guitar, not the drums", "everything but the vocals"); one
+that cannot be honoured is said before anything runs, and wordings far from what the model knows
+are shown under the field with suggestions (:meth:`wording_hints`). It works on the current track
+(the mix when there is none) and on the time selection when there is one: the stem then has the
+source's full length with silence outside the selection, so it lines up with the mix sample for
+sample. Every refusal is a message, never an exception; ``finished`` carries the uids of the tracks added.
 """
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from plugin import report as render  # near_silent_db, NEAR_SILENT
+from plugin.compound import evaluate_query
+from plugin.errors import QueryError
+from plugin.query import Query, parse
 
 from ..session import AddTracksCommand
 from ..tasks import Task
@@ -48,17 +54,19 @@ def _in_place(part: np.ndarray, audio: np.ndarray, region: Optional[Region]) -> 
     return full
 
 
-def separate_tracks(sep, audio: np.ndarray, sr, query: str, region: Optional[Region], residual: bool,
+def separate_tracks(sep, audio: np.ndarray, sr, query: Query, region: Optional[Region], residual: bool,
                     progress, cancel) -> SeparationResult:
-    """Separate ``query`` from ``audio`` (or its ``region``) into new tracks with peaks (worker thread)."""
+    """Separate ``query`` from ``audio`` (or its ``region``) into new tracks with peaks (worker thread).
+    The tracks are named by the query's normalised wording, as the batch renderer names its files."""
     x = audio if region is None else audio[:, region[0]:region[1]]
-    stem = sep.separate(x, sr, query, progress=lambda f: progress(0.95 * f), cancel=cancel)
+    stem = evaluate_query(sep, x, sr, query, progress=lambda f: progress(0.95 * f), cancel=cancel)
     stem = np.asarray(stem, np.float32).reshape(x.shape)
     quiet_db = render.near_silent_db(float(np.vdot(stem, stem)), float(np.vdot(x, x)))
-    made = [Track(name=query, audio=_in_place(stem, audio, region), kind="stem", query=query, region=region)]
+    name = query.normalised
+    made = [Track(name=name, audio=_in_place(stem, audio, region), kind="stem", query=name, region=region)]
     if residual:
-        made.append(Track(name=f"{query} (residual)", audio=_in_place(x - stem, audio, region), kind="residual",
-                          query=query, region=region))
+        made.append(Track(name=f"{name} (residual)", audio=_in_place(x - stem, audio, region), kind="residual",
+                          query=name, region=region))
     for t in made:
         t.ensure_peaks()
     progress(1.0)
@@ -114,6 +122,18 @@ class SeparationController(QObject):
         """The query history of an opened session."""
         self.query.set_query_history(queries)
 
+    def wording_hints(self, text: str) -> List[Tuple[str, Tuple[str, ...]]]:
+        """(description, suggestions) for each description of ``text`` far from what the model knows;
+        empty when it is all known, or when ``text`` is not (yet) a query that can be honoured."""
+        vocab = self.model.vocabulary
+        if vocab is None or not text.strip():
+            return []
+        try:
+            q = parse(text)
+        except QueryError:
+            return []
+        return [(u.text, u.suggestions) for u in vocab.check_query(q)]
+
     # ----- running ---------------------------------------------------------------------------------
     def separate(self, query: Optional[str] = None, residual: Optional[bool] = None) -> Optional[Task]:
         """Separate ``query`` (default: the query field) from the source track; the task, or None after a message."""
@@ -121,18 +141,27 @@ class SeparationController(QObject):
         request = self._check(q)
         if request is None:
             return None
-        src, region = request
+        src, region, parsed = request
         if residual is None:
             residual = self.query.residual_wanted()
         self.ctx.session.history = self.query.remember_query(q)
-        return self._start(q, src, region, bool(residual))
+        hints = self.wording_hints(q)
+        self.query.show_query_hint(hints)  # a warning, not a refusal: the model may still find it
+        return self._start(parsed, src, region, bool(residual))
 
-    def _check(self, q: str) -> Optional[Tuple[Track, Optional[Region]]]:
-        """(source track, region) when a separation of ``q`` can start now; else None, having said why."""
+    def _check(self, q: str) -> Optional[Tuple[Track, Optional[Region], Query]]:
+        """(source track, region, parsed query) when a separation of ``q`` can start now; else None,
+        having said why."""
         say = self.ctx.shell.say
         sep = self.model.separator
         if not q:
-            say("Type what to extract first, e.g. “bass guitar”, “drums” or “vocals”.")
+            say("Type what to extract first, e.g. “bass guitar”, “drums and bass” or “everything but the vocals”.")
+            self.ctx.shell.focus_query()
+            return None
+        try:
+            parsed = parse(q)
+        except QueryError as exc:
+            say(str(exc), error=True)
             self.ctx.shell.focus_query()
             return None
         if sep is None:
@@ -156,15 +185,16 @@ class SeparationController(QObject):
         if region is not None and region[1] - region[0] < MIN_REGION_SECONDS * sr:
             say(f"The selection is too short to separate (under {MIN_REGION_SECONDS * 1000:.0f} ms).", error=True)
             return None
-        return src, region
+        return src, region, parsed
 
-    def _start(self, q: str, src: Track, region: Optional[Region], residual: bool) -> Task:
+    def _start(self, parsed: Query, src: Track, region: Optional[Region], residual: bool) -> Task:
         sep, audio, sr = self.model.separator, src.audio, self.ctx.session.sample_rate
+        q = parsed.normalised
         label = f"Separating “{q}” from {src.name}" + (
             f" ({fmt_time(region[0] / sr, 0.1)}–{fmt_time(region[1] / sr, 0.1)})" if region else "")
         job = _Job(q, residual, self.location.session_id, time.perf_counter())
         job.task = self.ctx.tasks.start(
-            label, lambda progress, cancel: separate_tracks(sep, audio, sr, q, region, residual, progress, cancel),
+            label, lambda progress, cancel: separate_tracks(sep, audio, sr, parsed, region, residual, progress, cancel),
             lambda result: self._done(job, result), lambda m: self.ctx.prompter.error("Separation failed", m),
             lambda m: self.ctx.shell.show_status("Separation cancelled; no track was added", 6000), kind="separate")
         return job.task

@@ -1,7 +1,8 @@
-"""Playback: play/stop from the playhead (or through the time selection), seek, and the playhead following.
+"""Playback: play/stop from the playhead (or through the time selection), seek, the playhead following,
+and the A/B switch between the tracks as mixed now (B) and the original mix (A).
 
-The :class:`gui.playback.Mixer` is fed a snapshot of the audible tracks (:meth:`sync_tracks`) and the
-backend pulls blocks from it. Without an output device, or when the backend fails, playback is off
+The :class:`gui.playback.Mixer` is fed a snapshot of the audible tracks (:meth:`sync_tracks`), or of
+the mix track alone at unity gain while ``original`` is on, and the backend pulls blocks from it. Without an output device, or when the backend fails, playback is off
 with a message (a dialog once, then the status bar) and everything else keeps working.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ class TransportController(QObject):
         self.view = view
         self.mixer = Mixer(out_channels=backend.output_channels() if backend.available else 2)
         self.playing = False
+        self.original = False  # A/B: True plays the original mix alone
         self._told_no_device = False  # the "no device" dialog is shown once, then only the status bar
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
@@ -34,7 +36,20 @@ class TransportController(QObject):
 
     def sync_tracks(self) -> None:
         """Give the mixer the session's current tracks (after any change that affects what sounds)."""
-        self.mixer.set_tracks(self.ctx.session.tracks)
+        session = self.ctx.session
+        self.mixer.set_tracks(session.tracks, only=session.mix_track() if self.original else None)
+
+    def set_original(self, on: bool) -> None:
+        """A/B: hear the original mix alone (A, ``on``) or the tracks as they are mixed now (B); switches
+        at once while playing, at the same place."""
+        on = bool(on) and not self.ctx.session.empty
+        changed, self.original = on != self.original, on
+        if changed:
+            self.sync_tracks()
+        self.view.show_ab(on, changed)
+
+    def toggle_original(self) -> None:
+        self.set_original(not self.original)
 
     def toggle_play(self) -> None:
         if self.playing:
