@@ -126,12 +126,12 @@ def validation_set(pool_dir: Path, n: int = 240, seconds: float = 4.0, seed: int
 
     from .data import load_pool
     from .mixer import MixConfig, StemBank, TorchMixer
-    from .trainer import _neighbours, families_of
+    from .trainer import neighbours, families_of
 
     pool = load_pool(pool_dir, "valid")
     families = families_of(list(pool))
     mixer = TorchMixer(StemBank(pool, families), MixConfig(seconds=seconds, other_p=0.35), seed=seed,
-                       neighbours=_neighbours())
+                       neighbours=neighbours())
     rng = np.random.default_rng(seed)
     out: List[Dict] = []
     while len(out) < n:

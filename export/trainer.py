@@ -127,7 +127,7 @@ class Validation:
 
     def __init__(self, bank: StemBank, cfg: TrainConfig, phrase_emb: Optional[Dict[str, np.ndarray]]):
         mixer = TorchMixer(bank, MixConfig(**{**cfg.mix, "seconds": cfg.seconds}), seed=10_000 + cfg.seed,
-                           neighbours=_neighbours())
+                           neighbours=neighbours())
         chunks = [mixer.batch(8) for _ in range(max(1, cfg.valid_mixtures // 8))]
         self.mix = torch.cat([c[0] for c in chunks]).cpu()
         self.stems = torch.cat([c[1] for c in chunks]).cpu()
@@ -174,7 +174,7 @@ class Validation:
         return out
 
 
-def _neighbours():
+def neighbours():
     from .data import NEIGHBOURS
 
     return NEIGHBOURS
@@ -226,7 +226,7 @@ class Run:
         train_pool = load_pool(cfg.pool, "train")
         self.families = families = families_of(list(train_pool))
         self.mixer = TorchMixer(StemBank(train_pool, families, device), MixConfig(**{**cfg.mix, "seconds": cfg.seconds}),
-                                seed=cfg.seed, neighbours=_neighbours())
+                                seed=cfg.seed, neighbours=neighbours())
         self.emb = None
         if cfg.kind == "film":
             self.emb = (dict(np.load(cfg.phrase_embeddings)) if cfg.phrase_embeddings

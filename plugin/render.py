@@ -178,7 +178,7 @@ def _render_cli(args, providers, cancel) -> Report:
                          precision="int8" if args.int8 else "fp32")
     if not args.quiet:
         print(f"model: {sep.name} on {sep.bundle.device_label}", file=sys.stderr)
-    for line in query_notes(sep, args.query):  # before separating: the user may stop and retype
+    for line in (query_notes(sep, args.query) if args.query else []):  # before separating: the user may retype
         print(f"note: {line}", file=sys.stderr)
     bars = _Bars(args.quiet)
     try:

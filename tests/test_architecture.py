@@ -24,21 +24,14 @@ MAX_FUNCTION_LINES = 80
 # must go as soon as its module or function fits (the test says so). plugin/ has none.
 MODULE_ALLOWLIST: Dict[str, int] = {
     "export/clap_text.py": 419,
-    "export/data.py": 804,
     "export/resunet.py": 544,
     "export/train.py": 501,
-    "gui/panels.py": 416,
-    "gui/project.py": 557,
-    "gui/timeline.py": 811,
-    "gui/window.py": 1104,
 }
 FUNCTION_ALLOWLIST: Dict[str, int] = {
     "export/default_bundle.py::model_card": 103,
     "export/download.py::download": 90,
     "export/quantize.py::export_int8_core": 130,
     "export/train.py::train": 140,
-    "gui/window.py::MainWindow.__init__": 81,
-    "gui/window.py::MainWindow.separate": 88,
 }
 
 

@@ -117,4 +117,6 @@ def test_split_refuses_ray_and_residual(tmp_path, capsys):
     from plugin.render import main
 
     assert main([str(tmp_path), "--split", "--residual", "-o", str(tmp_path / "o"), "--quiet"]) == 2
-    assert "--residual does not apply" in capsys.readouterr().err
+    assert "--query and --residual do not apply" in capsys.readouterr().err
+    assert main([str(tmp_path), "--split", "--ray", "-o", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "not available with --ray" in capsys.readouterr().err
