@@ -123,6 +123,24 @@ def load_checkpoint(checkpoint: Path, router: Optional[Path] = None):
     return model.eval(), state
 
 
+def recover_checkpoint(bundle: Path, out: Path) -> Path:
+    """Write an export.trainer checkpoint (weights, architecture, training state) rebuilt from a
+    multi-source bundle, so that training goes on from a shipped model on any machine:
+    ``python -m export.trainer --set out='"DIR"' ...`` resumes from ``DIR/last.pt``."""
+    from .onnx_multisource import recover
+    from .trainer import save
+
+    model, manifest = recover(bundle)
+    training = manifest.get("training") or {}
+    state = {"step": int(training.get("steps") or 0), "minutes": float(training.get("minutes") or 0.0),
+             "config": training.get("config") or {}, "families": manifest["separator"]["families"] + ["other"],
+             "recovered_from": str(bundle)}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save(out, model, None, state, model.cfg)
+    return out
+
+
 def main(argv=None) -> int:
     import argparse
     import json
@@ -130,11 +148,17 @@ def main(argv=None) -> int:
     from .data import FAMILIES, FAMILY_NAMES
 
     p = argparse.ArgumentParser(prog="python -m export.ms_bundle", description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="an export.trainer multi-source last.pt")
-    p.add_argument("--router", required=True, help="an export.router file")
-    p.add_argument("--out", required=True)
+    p.add_argument("--checkpoint", help="an export.trainer multi-source last.pt")
+    p.add_argument("--router", help="an export.router file")
+    p.add_argument("--out", required=True, help="the bundle folder (with --recover: the checkpoint file)")
     p.add_argument("--name", default="sepboard-default")
+    p.add_argument("--recover", metavar="BUNDLE", help="instead: rebuild a training checkpoint from BUNDLE")
     a = p.parse_args(argv)
+    if a.recover:
+        print(recover_checkpoint(Path(a.recover), Path(a.out)))
+        return 0
+    if not (a.checkpoint and a.router):
+        p.error("--checkpoint and --router are required (or --recover BUNDLE)")
     model, state = load_checkpoint(Path(a.checkpoint), Path(a.router))
     families = state.get("families", FAMILY_NAMES + ["other"])[:-1]
     vocabulary = [ph for f in families for ph in FAMILIES[f].phrases]

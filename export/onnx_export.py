@@ -114,12 +114,14 @@ def export_separator(model: ResUNet30, path: Optional[os.PathLike] = None, check
     return data
 
 
-def export_plain(module: torch.nn.Module, example: tuple, inputs, outputs, dynamic) -> bytes:
+def export_plain(module: torch.nn.Module, example: tuple, inputs, outputs, dynamic, fold: bool = True) -> bytes:
+    """``module`` as ONNX bytes. ``fold=False`` keeps every parameter as its own initializer under its
+    state-dict name (no conv+BN fusion; ONNX Runtime fuses at load), so the weights can be read back."""
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, example, buf, input_names=list(inputs), output_names=list(outputs),
-                          dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True, dynamo=False)
+                          dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=fold, dynamo=False)
     return buf.getvalue()
 
 

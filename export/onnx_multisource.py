@@ -3,6 +3,8 @@
 Inputs: magnitude [B, 1, T, F], condition [Bc, D] (Bc = B, or 1 for all items). Outputs: the bundle
 contract's mask, cos, sin [B, 1, T, F] (the routed sum of family masks), plus family_re, family_im
 [B, S, T, F] (every source's complex mask, "other" last) and routes [Bc, K] (the router's weights).
+Every parameter stays an initializer under its state-dict name, so :func:`recover` rebuilds the torch
+model from a bundle (training can go on from a shipped model on another machine).
 """
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ def export_multisource(model: MultiSourceModel, path: Optional[os.PathLike] = No
     dyn = {"magnitude": {0: "batch", 2: "time"}, "condition": {0: "conditions"},
            "mask": {0: "batch", 2: "time"}, "cos": {0: "batch", 2: "time"}, "sin": {0: "batch", 2: "time"},
            "family_re": {0: "batch", 2: "time"}, "family_im": {0: "batch", 2: "time"}, "routes": {0: "conditions"}}
-    data = export_plain(core, example, INPUTS, OUTPUTS, dyn)
+    data = export_plain(core, example, INPUTS, OUTPUTS, dyn, fold=False)  # weights stay readable: recover()
     try:
         onnx.checker.check_model(onnx.load_from_string(data))
     except onnx.checker.ValidationError as exc:  # pragma: no cover - torch produced an invalid graph
@@ -70,3 +72,66 @@ def export_multisource(model: MultiSourceModel, path: Optional[os.PathLike] = No
     if path is not None:
         atomic_write_bytes(Path(path), data)
     return data
+
+
+# where a module's parameters enter its ONNX node: input index per parameter name, by op type
+PARAM_INPUTS = {"Conv": {"weight": 1, "bias": 2}, "ConvTranspose": {"weight": 1, "bias": 2}, "Gemm": {"weight": 1, "bias": 2},
+                "BatchNormalization": {"weight": 1, "bias": 2, "running_mean": 3, "running_var": 4}}
+
+
+def graph_parameters(proto) -> dict:
+    """{state-dict name: array} read from an exported graph: each parameter is found as an input of
+    the node the exporter named after its module ("/net/encoders.0/conv1/Conv" for
+    "net.encoders.0.conv1.weight"), through Identity nodes (the exporter keeps one copy of equal tensors)."""
+    from onnx import numpy_helper
+
+    arrays = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    alias = {n.output[0]: n.input[0] for n in proto.graph.node if n.op_type == "Identity"}
+    out = {}
+    for node in proto.graph.node:
+        slots = PARAM_INPUTS.get(node.op_type)
+        if not slots or not node.name.startswith("/"):
+            continue
+        parts: list = []
+        for part in node.name.strip("/").split("/")[:-1]:  # a Sequential scopes its children as "net/net.0"
+            if "." in part and parts and parts[-1] == part.split(".")[0]:
+                parts.pop()
+            parts.append(part)
+        module = ".".join(parts)
+        for param, k in slots.items():
+            if k < len(node.input) and node.input[k]:
+                src = node.input[k]
+                while src in alias:
+                    src = alias[src]
+                if src in arrays:
+                    out[f"{module}.{param}"] = arrays[src]
+    return out
+
+
+def recover(bundle) -> tuple:
+    """(MultiSourceModel, manifest) rebuilt from a multi-source bundle's separator.onnx and manifest,
+    so that training can go on from a shipped model on another machine; raises ExportError when a
+    parameter is missing or has another shape."""
+    import json
+    from pathlib import Path
+
+    import onnx
+
+    from .multisource import MultiSourceConfig
+
+    bundle = Path(bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    cfg = MultiSourceConfig.from_dict(manifest["separator"]["architecture"])
+    model = MultiSourceModel(cfg)
+    weights = graph_parameters(onnx.load(str(bundle / manifest["separator"]["file"])))
+    state = model.state_dict()
+    for name, value in state.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        found = weights.get(name)
+        if found is None or tuple(found.shape) != tuple(value.shape):
+            raise ExportError(f"{bundle}: separator.onnx has no parameter {name!r} of shape {tuple(value.shape)}; "
+                              "it was not written by export.ms_bundle")
+        state[name] = torch.from_numpy(found.copy())
+    model.load_state_dict(state)
+    return model.eval(), manifest

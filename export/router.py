@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -31,6 +30,17 @@ NONE_PHRASES = (
     "banjo", "sitar", "bagpipes", "kalimba", "steel drums", "a cowbell", "hello", "the", "music", "the song",
     "a nice sound", "something", "stuff", "that thing", "the best part", "noise", "reverb", "the mix",
 )
+# wordings musicians type that the families' phrase lists lack (training only; the held-out phrasings stay unseen)
+EXTRA_PHRASES = {
+    "voice": ("lead vocal", "lead vocals", "lead singer", "backing vocals", "vocal", "the singer", "choir"),
+    "drums": ("drum loop", "drum groove", "the kit", "snare and hi-hat"),
+    "bass": ("bassline", "upright bass", "sub bass"),
+    "synth lead": ("lead synthesizer", "synth melody"),
+    "electric guitar": ("guitar solo", "power chords", "guitar riff"),
+    "piano": ("rhodes", "keyboard"),
+    "strings": ("string quartet", "violin section"),
+    "brass": ("trumpets", "horn section"),
+}
 JOINERS = ("{a} and {b}", "{a} with {b}", "{a} plus {b}", "{a} & {b}", "both {a} and {b}", "{a}, {b}")
 
 
@@ -52,7 +62,7 @@ def phrase_set(seed: int = 0) -> Tuple[List[str], np.ndarray, List[str], np.ndar
         rows.append(t)
 
     for f in FAMILY_NAMES:
-        for p in per[f]:
+        for p in list(per[f]) + list(EXTRA_PHRASES.get(f, ())):
             add(p, [f])
     for _ in range(600):
         a, b = rng.sample(FAMILY_NAMES, 2)
@@ -75,6 +85,7 @@ def train_router(router: torch.nn.Module, emb: np.ndarray, targets: np.ndarray, 
                  seed: int = 0) -> float:
     """Fit ``router`` (embedding -> sigmoid weights) to ``targets``; returns the final training loss."""
     torch.manual_seed(seed)
+    torch.set_num_threads(1)  # a 200k-parameter MLP: more threads only contend
     x = torch.from_numpy(emb)
     y = torch.from_numpy(targets)
     opt = torch.optim.AdamW(router.parameters(), lr=3e-3, weight_decay=1e-3)
@@ -91,15 +102,19 @@ def train_router(router: torch.nn.Module, emb: np.ndarray, targets: np.ndarray, 
 
 
 def accuracy(router: torch.nn.Module, emb: np.ndarray, targets: np.ndarray) -> Dict[str, float]:
-    """Share of phrases whose strongest weight is their family (and above 0.5), and of none-phrases
-    with every weight below 0.5."""
+    """Share of one-family phrases whose strongest weight is their family (and above 0.5), of phrases
+    naming no family with every weight below 0.5, and of unions with exactly their families above 0.5."""
     with torch.no_grad():
         p = router(torch.from_numpy(emb)).numpy()
-    named = targets.sum(1) > 0
+    named = targets.sum(1) == 1  # one family named (a union has no single right answer for argmax)
     top_ok = (p.argmax(1) == targets.argmax(1)) & (p.max(1) > 0.5)
+    none_rows = targets.sum(1) == 0
     none_ok = p.max(1) < 0.5
+    union = targets.sum(1) > 1
+    union_ok = ((p > 0.5) == (targets > 0.5)).all(axis=1)
     return {"named": float(top_ok[named].mean()) if named.any() else float("nan"),
-            "none": float(none_ok[~named].mean()) if (~named).any() else float("nan")}
+            "none": float(none_ok[none_rows].mean()) if none_rows.any() else float("nan"),
+            "unions": float(union_ok[union].mean()) if union.any() else float("nan")}
 
 
 def main(argv=None) -> int:
