@@ -272,12 +272,45 @@ def test_model_picker_offers_default_recent_and_official_and_shows_families(qtbo
 # ------------------------------------------------------------------------------------------------
 # split into stems: the rebalance desk
 # ------------------------------------------------------------------------------------------------
-def test_split_is_offered_only_by_a_model_that_can_split(qtbot, win, sep, song):
-    open_song(qtbot, win, song[0])
-    assert win.panel.split.isHidden() and not win.host_actions.split.isEnabled()
-    assert win.split.split() is None and "no instrument families" in win.panel.source.text()
-    win.model.set_separator(SplittingSeparator(sep))
-    assert not win.panel.split.isHidden() and win.panel.split.isEnabled()
+class NoSplit:
+    """A separator-like object without ``split`` (an older runtime, or a plug-in model)."""
+
+    def __init__(self, sep):
+        self.inner = sep
+
+    def __getattr__(self, name):
+        if name == "split":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def test_split_is_offered_only_by_a_model_that_can_split(qtbot, sep, song):
+    w = make_window(qtbot, NoSplit(sep))
+    try:
+        open_song(qtbot, w, song[0])
+        assert w.panel.split.isHidden() and not w.host_actions.split.isEnabled()
+        assert w.split.split() is None and "no instrument families" in w.panel.source.text()
+        w.model.set_separator(sep)  # every Separator splits: without a family head, by a list of queries
+        assert not w.panel.split.isHidden() and w.panel.split.isEnabled()
+    finally:
+        w.shutdown()
+
+
+def test_split_with_a_real_multisource_bundle_adds_its_families_and_other(qtbot, song):
+    from pathlib import Path
+
+    ms = Separator.load(Path(__file__).resolve().parent / "bundles" / "multisource")
+    w = make_window(qtbot, ms)
+    try:
+        mix = open_song(qtbot, w, song[0])
+        with qtbot.waitSignal(w.splitFinished, timeout=WAIT) as blocker:
+            w.panel.split.click()
+        stems = [w.session.find(uid) for uid in blocker.args[0]]
+        names = [t.name for t in stems]
+        assert names[-1] == "other" and set(names[:-1]) <= set(ms.families)
+        np.testing.assert_allclose(sum(t.audio for t in stems), mix.audio, atol=1e-5)
+    finally:
+        w.shutdown()
 
 
 def play_block(w, frames=N):
