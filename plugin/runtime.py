@@ -27,6 +27,8 @@ def import_onnxruntime():
             "pip install 'sepboard[cpu]'  (onnxruntime)  or  pip install 'sepboard[gpu]'  (onnxruntime-gpu, CUDA). "
             "They share one import folder, so never both."
         ) from exc
+    if hasattr(ort, "disable_telemetry_events"):
+        ort.disable_telemetry_events()  # in case onnxruntime was imported before plugin (see plugin/__init__)
     if not hasattr(ort, "InferenceSession"):
         raise RuntimeMissingError(
             "The onnxruntime package is broken (both onnxruntime and onnxruntime-gpu were installed and one "
