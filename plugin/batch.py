@@ -1,10 +1,11 @@
 """Batch rendering as a library: stem files for many inputs and queries, each written atomically.
 
 Every query (and, with ``residual``, its residual) of every input becomes
-``<out>/<song>/<query-slug>.<wav|flac>`` (:mod:`plugin.naming`). Each file streams through the
+``<out>/<song>/<query-slug>.<wav|flac>`` (:mod:`plugin.naming`; subfolders of an input folder are
+mirrored, :mod:`plugin.inputs`). Each file streams through the
 block-wise engine in constant memory, all queries in one pass; its stems go to temp files that are
-renamed into place only when the whole file succeeded, so an error or a cancel never leaves a
-partial or overwritten output. Existing outputs are skipped unless ``overwrite``. A per-file problem
+renamed into place only when every one of them was written and closed, so an error or a cancel
+never leaves a partial or overwritten output (stale temp files of a killed run are removed). Existing outputs are skipped unless ``overwrite``. A per-file problem
 becomes a row of the :class:`~plugin.report.Report`; the other files still complete.
 """
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .audiofile import AUDIO_EXTENSIONS, FileInfo, is_audio_path, iter_blocks
+from . import atomic
+from .audiofile import FileInfo, iter_blocks
 from .audiowrite import AtomicAudioWriter
 from .errors import AudioError, Cancelled, OutputError, QueryError, SepBoardError
 from .fifo import FifoBuffer
 from .formats import check_output
-from .naming import stem_path
+from .inputs import collect_inputs
+from .naming import query_outputs, song_name
 from .progress import CancelFn, is_cancelled
 from .report import Report, Result, silence_note
 
@@ -32,37 +35,10 @@ RenderProgressFn = Callable[[str, float, float, float, float], None]
 
 
 def find_inputs(inputs: Sequence, exclude=None) -> Tuple[List[Path], List[Tuple[str, str]]]:
-    """Expand files and folders (recursive) into audio files; report inputs that yield nothing.
-
-    Files under ``exclude`` (the output folder) are not collected from folders, so stems written
-    inside an input folder are not separated again on the next run."""
-    files: List[Path] = []
-    errors: List[Tuple[str, str]] = []
-    skip = Path(exclude).expanduser().resolve() if exclude is not None else None
-
-    def wanted(q: Path) -> bool:
-        if not q.is_file() or not is_audio_path(q) or q.name.startswith("."):
-            return False
-        return skip is None or skip not in q.resolve().parents
-
-    for item in inputs:
-        p = Path(item).expanduser()
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if wanted(q))
-            if not found:
-                errors.append((str(p), f"no audio files ({', '.join(AUDIO_EXTENSIONS[:5])}, ...) in folder {p}"))
-            files.extend(found)
-        elif p.is_file():
-            files.append(p)
-        else:
-            errors.append((str(p), f"input not found: {p}"))
-    seen, unique = set(), []
-    for f in files:
-        k = f.resolve()
-        if k not in seen:
-            seen.add(k)
-            unique.append(f)
-    return unique, errors
+    """Audio files in ``inputs`` (files and folders, searched recursively) and the inputs that yield
+    nothing, with why (see :func:`plugin.inputs.collect_inputs`)."""
+    found, problems = collect_inputs(inputs, exclude)
+    return [i.path for i in found], problems
 
 
 class Output(NamedTuple):
@@ -112,16 +88,18 @@ def _render_outputs(separator, info: FileInfo, todo: List[Output], conds, fmt: s
     writers = []
     try:
         for o in todo:
-            writers.append((qs.index(o.query), o.residual,
-                            AtomicAudioWriter(o.path, info.sample_rate, info.channels, fmt, bit_depth)))
+            writers.append((qs.index(o.query), o.residual, AtomicAudioWriter(
+                o.path, info.sample_rate, info.channels, fmt, bit_depth, frames=info.frames)))
         levels = _stream_to_writers(separator, info, cond, writers, residual, block_seconds, context_seconds,
                                     cancel, on_read)
         for _, _, w in writers:
-            w.commit()
+            w.finish()  # all closed before any replaces its target: one failure replaces nothing
     except BaseException:
-        for _, _, w in writers:
+        for _, _, w in reversed(writers):  # the first writer made the song folder: it removes it last
             w.abort()
         raise
+    for _, _, w in writers:
+        w.commit()
     notes = []
     for qi, resid, w in writers:
         clip = w.clip_note()
@@ -135,19 +113,19 @@ def _render_outputs(separator, info: FileInfo, todo: List[Output], conds, fmt: s
 def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *, conds=None, residual: bool = False,
                 fmt: str = "wav", bit_depth: str = "24", overwrite: bool = False, block_seconds=None,
                 context_seconds=None, cancel: CancelFn = None, on_progress: Optional[Callable[[int], None]] = None,
-                info: Optional[FileInfo] = None) -> List[Result]:
+                info: Optional[FileInfo] = None, song_dir=None) -> List[Result]:
     """Separate one file into one stem per query (plus residuals). Returns one Result per output.
 
     ``conds`` maps each query to its condition vector (encoded once for many files); ``info`` is the
     file's header when the caller has read it already; ``on_progress(n)`` is called with the number
-    of frames of each decoded block."""
+    of frames of each decoded block; ``song_dir`` is the song's folder relative to ``out_dir``
+    (default: the file's name, :func:`plugin.naming.song_name`). Raises QueryError when two queries
+    would write the same file."""
     t0 = time.time()
     path = Path(path)
-    outs = []
-    for q in queries:
-        outs.append(Output(q, False, stem_path(out_dir, path, q, fmt)))
-        if residual:
-            outs.append(Output(q, True, stem_path(out_dir, path, q, fmt, residual=True)))
+    folder = Path(out_dir) / (song_dir if song_dir is not None else song_name(path))
+    names = query_outputs(queries, residual, fmt)
+    outs = [Output(q, r, folder / name) for (q, r), name in names.items()]
 
     def rows(status, error="", audio_s=0.0, which=None):
         return [Result(str(path), o.query + (" (residual)" if o.residual else ""),
@@ -163,6 +141,7 @@ def render_file(separator, path: Path, queries: Sequence[str], out_dir: Path, *,
         done_already = [o for o in outs if o not in todo]
         if not todo:
             return rows("skipped", "outputs exist (use --overwrite to replace them)")
+        atomic.clean_stale(folder)  # temp files of a run that was killed outright
         info = info or FileInfo.read(path)
         if info.truncation:
             log.warning("%s", info.truncation)
@@ -227,6 +206,19 @@ def _probe(f: Path) -> Optional[FileInfo]:
         return None
 
 
+def prepare_queries(queries: Sequence[str], residual: bool, fmt: str, bit_depth: str) -> List[str]:
+    """The cleaned queries, each once; a SepBoardError for no query, two queries that would write the
+    same file, or an output format that cannot be written."""
+    from .text import clean_query
+
+    if not queries:
+        raise QueryError("no --query given: say what to extract, e.g. --query 'bass guitar'")
+    check_output(fmt, bit_depth)
+    cleaned = list(dict.fromkeys(clean_query(q) for q in queries))
+    query_outputs(cleaned, residual, fmt)
+    return cleaned
+
+
 def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool = False, bundle=None, separator=None,
            fmt: str = "wav", bit_depth: str = "24", overwrite: bool = False, block_seconds: Optional[float] = None,
            context_seconds: Optional[float] = None, providers=None, threads=None,
@@ -240,12 +232,7 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
     unusable --out, an output format that cannot be written); per-file problems are rows of the
     returned Report.
     """
-    from .text import clean_query
-
-    if not queries:
-        raise QueryError("no --query given: say what to extract, e.g. --query 'bass guitar'")
-    queries = [clean_query(q) for q in queries]
-    check_output(fmt, bit_depth)
+    queries = prepare_queries(queries, residual, fmt, bit_depth)
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"--out {out_dir} exists and is not a folder")
@@ -253,8 +240,11 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
         from .separator import Separator
 
         separator = Separator.load(bundle, providers=providers, threads=threads)
+    separator.plan_for(1, separator.sample_rate, block_seconds, context_seconds)  # bad values: refused here
     conds = dict(zip(queries, separator.conditions(queries, None)))  # encode each query once
-    files, errors = find_inputs(inputs, exclude=out_dir)
+    found, errors = collect_inputs(inputs, exclude=out_dir)
+    files = [i.path for i in found]
+    song_dirs = {i.path: i.song_dir for i in found}
     report = Report(errors=errors)
     for f, e in errors:
         log.error("%s", e)
@@ -267,7 +257,7 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
             continue
         rows = render_file(separator, f, queries, out_dir, conds=conds, residual=residual, fmt=fmt,
                            bit_depth=bit_depth, overwrite=overwrite, block_seconds=block_seconds,
-                           context_seconds=context_seconds, cancel=cancel, info=infos[f],
+                           context_seconds=context_seconds, cancel=cancel, info=infos[f], song_dir=song_dirs[f],
                            on_progress=tracker.reader(f, infos[f], durations[f]))
         for r in rows:
             if r.status == "failed":
