@@ -2,11 +2,11 @@
 
 Every query (and, with ``residual``, its residual) of every input becomes
 ``<out>/<song>/<query-slug>.<wav|flac>`` (:mod:`plugin.naming`; subfolders of an input folder are
-mirrored, :mod:`plugin.inputs`). Each file streams through the
-block-wise engine in constant memory, all queries in one pass; its stems go to temp files that are
-renamed into place only when every one of them was written and closed, so an error or a cancel
-never leaves a partial or overwritten output (stale temp files of a killed run are removed). Existing outputs are skipped unless ``overwrite``. A per-file problem
-becomes a row of the :class:`~plugin.report.Report`; the other files still complete.
+mirrored, :mod:`plugin.inputs`). Each file streams through the block-wise engine in constant memory,
+all queries in one pass; its stems go to temp files that are renamed into place only when every one
+of them was written and closed, so an error or a cancel never leaves a partial or overwritten output
+(stale temp files of a killed run are removed). Existing outputs are skipped unless ``overwrite``.
+A per-file problem becomes a row of the :class:`~plugin.report.Report`; the other files still complete.
 """
 from __future__ import annotations
 

@@ -66,10 +66,10 @@ class BlockPlan:
         fade = max(1, right // 2) * hop
         need = core.frame_bytes * total * tm  # activations of one segment
         if need > MAX_SEGMENT_BYTES:
-            raise AudioError(f"blocks of {block_seconds:g} s with {context_seconds:g} s of context would need about "
-                             f"{need / 2 ** 30:.0f} GiB of working memory with this model (at most "
-                             f"{MAX_SEGMENT_BYTES / 2 ** 30:.0f} GiB); use shorter blocks or less context (block_seconds, "
-                             "context_seconds)")
+            raise AudioError(f"blocks of {block_seconds:g} s with {context_seconds:g} s of context would need "
+                             f"about {need / 2 ** 30:.0f} GiB of working memory with this model (at most "
+                             f"{MAX_SEGMENT_BYTES / 2 ** 30:.0f} GiB); use shorter blocks or less context "
+                             "(block_seconds, context_seconds)")
         return BlockPlan(left=left * hop, centre=centre * hop, right=right * hop, fade=fade)
 
 
