@@ -203,3 +203,13 @@ def test_onnx_runtime_writes_no_telemetry(tmp_path):
             "s.separate(np.full(4000, 0.1, np.float32), 32000, embedding=np.ones(16, np.float32))")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=str(tmp_path))
     assert not list(home.rglob("*")), list(home.rglob("*"))
+
+
+def test_export_without_onnx_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    from export.audiosep import main
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError, as when it is not installed
+    rc = main(["--checkpoint", str(tmp_path / "x.ckpt"), "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "onnx" in err and "sepboard[export]" in err and "Traceback" not in err
+    assert not (tmp_path / "b").exists()
