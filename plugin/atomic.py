@@ -21,7 +21,8 @@ TEMP_SUFFIX = ".part"
 # .<target>.<pid>-<random>.part, and what earlier versions wrote: .<target>.<random>.part, and
 # .<target>.<random>.tmp (the host's session files)
 TEMP_PATTERN = re.compile(r"^\..+\.(?:(\d+)-)?[A-Za-z0-9_]{8}(?:\.part|\.tmp)$")
-STALE_SECONDS = 600.0  # untouched this long and its process gone: a temp file nobody will finish
+STALE_SECONDS = 60.0  # untouched this long and its process gone: a temp file nobody will finish
+STALE_UNOWNED_SECONDS = 600.0  # the same for a temp name without a process id (earlier versions)
 PathLike = Union[str, os.PathLike]
 
 
@@ -113,7 +114,9 @@ def _process_alive(pid: int) -> bool:
 
 def is_stale(path: PathLike, now: Optional[float] = None, older_than: float = STALE_SECONDS) -> bool:
     """Whether ``path`` is a temp file or folder of this module's naming that no process will finish:
-    untouched for ``older_than`` seconds and not made by a process that is still running here."""
+    made by a process that is not running here and untouched for ``older_than`` seconds (a writer
+    on another machine sharing the folder keeps its file fresh), or, without a process id in its
+    name, untouched for ``STALE_UNOWNED_SECONDS``."""
     p = Path(path)
     m = TEMP_PATTERN.match(p.name)
     if not m:
@@ -122,9 +125,9 @@ def is_stale(path: PathLike, now: Optional[float] = None, older_than: float = ST
         age = (time.time() if now is None else now) - p.lstat().st_mtime
     except OSError:
         return False
-    if age < older_than:
-        return False
-    return m.group(1) is None or not _process_alive(int(m.group(1)))
+    if m.group(1) is None:
+        return age >= max(older_than, STALE_UNOWNED_SECONDS)
+    return age >= older_than and not _process_alive(int(m.group(1)))
 
 
 def clean_stale(folder: PathLike, older_than: float = STALE_SECONDS) -> List[Path]:
