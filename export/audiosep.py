@@ -86,6 +86,24 @@ def _clap_embedder(text_sd, tokenizer):
     return embed
 
 
+BUILD_PACKAGES = ("torch", "onnx", "onnxscript")  # what the import needs beyond the runtime (extra [export])
+
+
+def check_build_packages() -> None:
+    """A SepBoardError naming the missing build-time packages and how to install them."""
+    import importlib
+
+    missing = []
+    for name in BUILD_PACKAGES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise SepBoardError(f"python -m export.audiosep needs {', '.join(missing)} (build-time packages, not part of "
+                            "the runtime): pip install 'sepboard[export]' (or scripts/setup.sh --train)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.audiosep", description="Import the official AudioSep checkpoint as a SepBoard bundle.")
     p.add_argument("--checkpoint", help="AudioSep Lightning checkpoint (.ckpt)")
@@ -101,6 +119,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        check_build_packages()
         ckpt, tok = args.checkpoint, args.tokenizer
         if args.download:
             from .download import fetch_official
@@ -113,6 +132,9 @@ def main(argv=None) -> int:
                            calibration_audio=args.calibration_audio)
     except SepBoardError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # a build-time package that check_build_packages does not list
+        print(f"error: {exc.name or exc} is not installed: pip install 'sepboard[export]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cancelled; nothing was written", file=sys.stderr)

@@ -38,11 +38,13 @@ def safe_torch_load(path) -> Dict:
         raise CheckpointError(f"checkpoint path is not a file: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes); download it again")
+    _check_magic(path)
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         msg = str(exc)
-        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
+        # torch < 2.4: "Unsupported global: GLOBAL os.system"; 2.4+: "unsupported GLOBAL posix.system"
+        m = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", msg, re.IGNORECASE)
         what = f" (it references {m.group(1)})" if m else ""
         if "Weights only load failed" in msg or m:
             raise CheckpointError(
@@ -54,6 +56,25 @@ def safe_torch_load(path) -> Dict:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}: {exc}); "
                               "download it again") from exc
+
+
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6
+PICKLE_MAGIC = b"\x80"  # the legacy format: a pickle (protocol 2+) of torch's magic number first
+
+
+def _check_magic(path: Path) -> None:
+    """A CheckpointError unless the file starts like a torch checkpoint; an HTML page (a download
+    that saved an error or login page) is named as such."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_MAGIC):
+        return
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<"):  # <!DOCTYPE html>, <html>, <?xml ...
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint but an HTML page (a download that saved an error or "
+                              "login page?); download the checkpoint again")
+    raise CheckpointError(f"checkpoint {path} is corrupt or not a PyTorch checkpoint (it does not start like one); "
+                          "download it again")
 
 
 def state_dict_of(ck) -> Dict[str, torch.Tensor]:

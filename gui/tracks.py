@@ -100,8 +100,8 @@ def validate_effects(effects, where: str = "effects") -> List[dict]:
             v = given.get(p.key, p.default)
             try:
                 v = float(v)
-            except (TypeError, ValueError):
-                raise EffectError(f"{where}[{i}] ({kind}): {p.key} must be a number, got {v!r}") from None
+            except (TypeError, ValueError, OverflowError):
+                raise EffectError(f"{where}[{i}] ({kind}): {p.key} must be a number, got {v!r:.40}") from None
             if not math.isfinite(v):
                 raise EffectError(f"{where}[{i}] ({kind}): {p.key} is not finite")
             params[p.key] = min(max(v, p.lo), p.hi)

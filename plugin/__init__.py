@@ -8,6 +8,12 @@ ARCHITECTURE.md describes the modules and who may import whom.
 """
 from __future__ import annotations
 
+import os
+
+# ONNX Runtime writes a device id and a telemetry database under the user's cache when it is imported,
+# unless this is set first; every import of onnxruntime in this project comes after `import plugin`.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 from .errors import (
     AudioError,
     BundleError,

@@ -16,6 +16,15 @@ from .errors import AudioError
 MIN_RATE = 1000
 MAX_RATE = 768000
 MAX_CHANNELS = 64
+# Full scale is 1.0; float audio may go above it, but not by 120 dB: beyond this the spectrum of a
+# frame overflows float32 and the output would be NaN/inf (the same limit holds for query embeddings).
+MAX_ABS_SAMPLE = 1e6
+
+
+def out_of_range(a: np.ndarray) -> float:
+    """The largest |value| of ``a`` when it is over MAX_ABS_SAMPLE (finite values only), else 0.0."""
+    peak = float(np.max(np.abs(a), initial=0.0))
+    return peak if peak > MAX_ABS_SAMPLE else 0.0
 
 
 def check_rate(sr, what: str = "sample rate") -> float:
@@ -60,4 +69,8 @@ def as_channels(audio, what: str = "audio") -> Tuple[np.ndarray, bool]:
             f"{what} contains {int(bad.sum())} non-finite samples (NaN/inf), first at channel {c}, sample {i}; "
             "fix the source or clean it with numpy.nan_to_num"
         )
+    peak = out_of_range(a)
+    if peak:
+        raise AudioError(f"{what} has samples up to {peak:.3g}, far beyond full scale (1.0); samples must stay "
+                         f"within ±{MAX_ABS_SAMPLE:g}: scale the audio down")
     return a, mono

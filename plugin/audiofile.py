@@ -6,16 +6,20 @@ blocks of ``READ_SECONDS``, so memory stays constant in the file's length. Every
 """
 from __future__ import annotations
 
-import struct
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from .arrays import as_channels, check_rate
+from .arrays import MAX_ABS_SAMPLE, as_channels, check_rate, out_of_range
 from .errors import AudioError, Cancelled
 from .progress import CancelFn, raise_if_cancelled
+from .truncated import flac_frames, wav_frames, wav_truncation
+
+__all__ = ["AUDIO_EXTENSIONS", "READ_SECONDS", "FileInfo", "file_info", "is_audio_path", "iter_blocks", "read_audio",
+           "wav_truncation"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".m4a", ".opus", ".wv")
 READ_SECONDS = 10.0  # decode this much audio at a time
@@ -27,13 +31,13 @@ def is_audio_path(p: Path) -> bool:
 
 @dataclass(frozen=True)
 class FileInfo:
-    """What an audio file's header says: rate, channels, frames, and a note when a WAV is truncated."""
+    """What an audio file holds: rate, channels, frames that really exist, and a note when it is truncated."""
 
     path: Path
     sample_rate: float
     channels: int
     frames: int
-    truncation: str = ""  # see wav_truncation; empty for an intact file
+    truncation: str = ""  # a note when the file is cut short (plugin.truncated); empty for an intact file
 
     @property
     def seconds(self) -> float:
@@ -41,14 +45,12 @@ class FileInfo:
 
     @classmethod
     def read(cls, path) -> "FileInfo":
-        """Open ``path`` once and read its header, or raise an AudioError saying why it can't be read."""
+        """Open ``path`` once and read its header, or raise an AudioError saying why it can't be read.
+
+        A WAV or FLAC file cut short reports the frames that really exist (see :mod:`plugin.truncated`),
+        with ``truncation`` saying so."""
         p = Path(path)
-        if not p.exists():
-            raise AudioError(f"audio file not found: {p}")
-        if p.is_dir():
-            raise AudioError(f"{p} is a folder, not an audio file")
-        if p.stat().st_size == 0:
-            raise AudioError(f"{p} is empty (0 bytes)")
+        _check_readable(p)
         from pedalboard.io import AudioFile
 
         try:
@@ -56,43 +58,43 @@ class FileInfo:
                 sr, ch, n = f.samplerate, f.num_channels, f.frames
         except Exception as exc:
             raise AudioError(f"cannot read {p}: {exc} (corrupt, truncated or not an audio format)") from None
+        present, note = wav_frames(p)
+        if present is None:
+            present, note = flac_frames(p, int(n))
+        if present is not None:
+            n = min(int(n), present)
         if n <= 0:
-            raise AudioError(f"{p} contains no audio frames")
-        return cls(p, check_rate(sr, f"sample rate of {p}"), int(ch), int(n), wav_truncation(p) or "")
+            raise AudioError(f"{p} contains no audio frames" + (f" ({note})" if note else ""))
+        return cls(p, check_rate(sr, f"sample rate of {p}"), int(ch), int(n), note)
+
+
+def _check_readable(p: Path) -> None:
+    """An AudioError unless ``p`` is a non-empty regular file this process may read (never opens a FIFO)."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise AudioError(f"audio file not found: {p}") from None
+    except OSError as exc:
+        raise AudioError(f"cannot read {p}: {exc.strerror or exc}") from None
+    if p.is_dir():
+        raise AudioError(f"{p} is a folder, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(f"{p} is not a regular file (a device, FIFO or socket); give an audio file")
+    if st.st_size == 0:
+        raise AudioError(f"{p} is empty (0 bytes)")
+    try:
+        with open(p, "rb"):
+            pass
+    except PermissionError:
+        raise AudioError(f"cannot read {p}: permission denied; check the file's permissions") from None
+    except OSError as exc:
+        raise AudioError(f"cannot read {p}: {exc.strerror or exc}") from None
 
 
 def file_info(path) -> Tuple[float, int, int]:
     """(sample_rate, channels, frames) of an audio file (see :meth:`FileInfo.read`)."""
     info = FileInfo.read(path)
     return info.sample_rate, info.channels, info.frames
-
-
-def wav_truncation(path) -> Optional[str]:
-    """For RIFF/WAVE files whose 'data' chunk is shorter than its header says (an interrupted copy or
-    download), a sentence saying so; libsndfile then reads only the frames that are present."""
-    p = Path(path)
-    if p.suffix.lower() not in (".wav", ".wave"):
-        return None
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as f:
-            head = f.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            pos = 12
-            while pos + 8 <= size:
-                f.seek(pos)
-                cid, clen = struct.unpack("<4sI", f.read(8))
-                if cid == b"data":
-                    present = size - pos - 8
-                    if clen != 0xFFFFFFFF and clen > present:
-                        return (f"{p.name} is truncated: its header announces {clen} bytes of audio but only "
-                                f"{present} are present ({100 * present / clen:.0f} %); the part that exists was used")
-                    return None
-                pos += 8 + clen + (clen & 1)
-    except (OSError, struct.error):
-        return None
-    return None
 
 
 def iter_blocks(info: FileInfo, cancel: CancelFn = None, seconds: Optional[float] = None) -> Iterator[np.ndarray]:
@@ -116,6 +118,10 @@ def iter_blocks(info: FileInfo, cancel: CancelFn = None, seconds: Optional[float
                     c, i = np.argwhere(bad)[0]
                     raise AudioError(f"{path} contains NaN/inf samples (first at {(got + i) / f.samplerate:.3f} s, "
                                      f"channel {c}); repair the file before separating it")
+                if out_of_range(block):
+                    raise AudioError(f"{path} has samples up to {out_of_range(block):.3g} (first block at "
+                                     f"{got / f.samplerate:.3f} s), far beyond full scale (1.0); scale it down "
+                                     f"below ±{MAX_ABS_SAMPLE:g} before separating it")
                 got += block.shape[-1]
                 yield np.ascontiguousarray(block, dtype=np.float32)
     except (AudioError, Cancelled):
@@ -127,16 +133,8 @@ def iter_blocks(info: FileInfo, cancel: CancelFn = None, seconds: Optional[float
 
 
 def read_audio(path) -> Tuple[np.ndarray, float]:
-    """Whole file as float32 (channels, samples) and its sample rate."""
-    sr, ch, n = file_info(path)
-    from pedalboard.io import AudioFile
-
-    try:
-        with AudioFile(str(path)) as f:
-            a = f.read(f.frames)
-    except Exception as exc:
-        raise AudioError(f"cannot decode {path}: {exc}") from None
-    if a.shape[-1] == 0:
-        raise AudioError(f"{path} contains no audio frames")
+    """Whole file as float32 (channels, samples) and its sample rate (the frames that exist)."""
+    info = FileInfo.read(path)
+    a = np.concatenate(list(iter_blocks(info)), axis=-1)
     a, _ = as_channels(a, what=str(path))
-    return a, sr
+    return a, info.sample_rate

@@ -1,13 +1,15 @@
 """Batch rendering as a library: stem files for many inputs and queries, each written atomically.
 
 Every query (and, with ``residual``, its residual) of every input becomes
-``<out>/<song>/<query-slug>.<wav|flac>`` (:mod:`plugin.naming`), named from the query's normalised
-wording (:mod:`plugin.query`: "not drums" is ``everything-but-drums``). Each file streams through the
-block-wise engine in constant memory, every description of every query in one pass, and each
-output is combined from those stems (:class:`plugin.compound.QueryMix`); its stems go to temp files that are
-renamed into place only when the whole file succeeded, so an error or a cancel never leaves a
-partial or overwritten output. Existing outputs are skipped unless ``overwrite``. A per-file problem
-becomes a row of the :class:`~plugin.report.Report`; the other files still complete.
+``<out>/<song>/<query-slug>.<wav|flac>`` (:mod:`plugin.naming`; subfolders of an input folder are
+mirrored, :mod:`plugin.inputs`), named from the query's normalised wording (:mod:`plugin.query`:
+"not drums" is ``everything-but-drums``). Each file streams through the block-wise engine in
+constant memory, every description of every query in one pass, and each output is combined from
+those stems (:class:`plugin.compound.QueryMix`); its outputs go to temp files that are renamed into
+place only when every one of them was written and closed, so an error or a cancel never leaves a
+partial or overwritten output (stale temp files of a killed run are removed). Existing outputs are
+skipped unless ``overwrite``. A per-file problem becomes a row of the :class:`~plugin.report.Report`;
+the other files still complete.
 """
 from __future__ import annotations
 
@@ -17,13 +19,15 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .audiofile import AUDIO_EXTENSIONS, FileInfo, is_audio_path, iter_blocks
-from .audiowrite import AtomicAudioWriter
+from . import atomic
+from .audiofile import FileInfo, iter_blocks
+from .audiowrite import AtomicAudioWriter, commit_all
 from .compound import QueryMix
 from .errors import AudioError, Cancelled, OutputError, QueryError, SepBoardError
 from .fifo import FifoBuffer
 from .formats import check_output
-from .naming import stem_path
+from .inputs import collect_inputs
+from .naming import query_outputs, song_name
 from .progress import CancelFn, is_cancelled
 from .query import Query, parse_all
 from .report import Report, Result, clip_note, silence_note, truncation_note
@@ -33,37 +37,10 @@ RenderProgressFn = Callable[[str, float, float, float, float], None]
 
 
 def find_inputs(inputs: Sequence, exclude=None) -> Tuple[List[Path], List[Tuple[str, str]]]:
-    """Expand files and folders (recursive) into audio files; report inputs that yield nothing.
-
-    Files under ``exclude`` (the output folder) are not collected from folders, so stems written
-    inside an input folder are not separated again on the next run."""
-    files: List[Path] = []
-    errors: List[Tuple[str, str]] = []
-    skip = Path(exclude).expanduser().resolve() if exclude is not None else None
-
-    def wanted(q: Path) -> bool:
-        if not q.is_file() or not is_audio_path(q) or q.name.startswith("."):
-            return False
-        return skip is None or skip not in q.resolve().parents
-
-    for item in inputs:
-        p = Path(item).expanduser()
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if wanted(q))
-            if not found:
-                errors.append((str(p), f"no audio files ({', '.join(AUDIO_EXTENSIONS[:5])}, ...) in folder {p}"))
-            files.extend(found)
-        elif p.is_file():
-            files.append(p)
-        else:
-            errors.append((str(p), f"input not found: {p}"))
-    seen, unique = set(), []
-    for f in files:
-        k = f.resolve()
-        if k not in seen:
-            seen.add(k)
-            unique.append(f)
-    return unique, errors
+    """Audio files in ``inputs`` (files and folders, searched recursively) and the inputs that yield
+    nothing, with why (see :func:`plugin.inputs.collect_inputs`)."""
+    found, problems = collect_inputs(inputs, exclude)
+    return [i.path for i in found], problems
 
 
 class Output(NamedTuple):
@@ -86,6 +63,23 @@ def parse_queries(queries: Sequence) -> List[Query]:
     return parse_all(q.normalised if isinstance(q, Query) else q for q in queries)
 
 
+def planned_outputs(queries: Sequence[Query], residual: bool, fmt: str) -> List[Tuple[Query, bool, str]]:
+    """(query, is_residual, file name) of every output, named from the normalised wording; QueryError
+    when two would be written to one file (:func:`plugin.naming.query_outputs`)."""
+    by_name = {q.normalised: q for q in queries}
+    return [(by_name[t], r, name) for (t, r), name in query_outputs(list(by_name), residual, fmt).items()]
+
+
+def prepare_queries(queries: Sequence, residual: bool, fmt: str, bit_depth: str) -> List[Query]:
+    """The parsed queries, each once; a SepBoardError for no query, one that cannot be honoured, two
+    whose outputs would be written to one file, or an output format that cannot be written. Call it
+    before anything is loaded."""
+    parsed = parse_queries(queries)
+    check_output(fmt, bit_depth)
+    planned_outputs(parsed, residual, fmt)
+    return parsed
+
+
 def query_conditions(separator, queries: Sequence[Query]) -> Dict[str, np.ndarray]:
     """The condition vector of every description the queries need, each encoded once."""
     texts = list(dict.fromkeys(t for q in queries for t in q.texts))
@@ -98,7 +92,8 @@ class _Sink:
     def __init__(self, output: Output, texts: List[str], info: FileInfo, fmt: str, bit_depth: str):
         self.output = output
         self.mix = QueryMix(output.query, texts, info.channels, info.sample_rate, residual=output.residual)
-        self.writer = AtomicAudioWriter(output.path, info.sample_rate, info.channels, fmt, bit_depth)
+        self.writer = AtomicAudioWriter(output.path, info.sample_rate, info.channels, fmt, bit_depth,
+                                        frames=info.frames)
         self.energy = 0.0
 
     def write(self, y: np.ndarray) -> None:
@@ -144,11 +139,12 @@ def _render_outputs(separator, info: FileInfo, todo: List[Output], conds, fmt: s
         energy_in = _stream_to_sinks(separator, info, cond, sinks, needs_dry, block_seconds, context_seconds,
                                      cancel, on_written)
         for sink in sinks:
-            sink.writer.commit()
+            sink.writer.finish()  # all closed before any replaces its target: one failure replaces nothing
     except BaseException:
-        for sink in sinks:
+        for sink in reversed(sinks):  # the first writer made the song folder: it removes it last
             sink.writer.abort()
         raise
+    commit_all([sink.writer for sink in sinks])
     notes = []
     for sink in sinks:
         w = sink.writer
@@ -161,20 +157,19 @@ def _render_outputs(separator, info: FileInfo, todo: List[Output], conds, fmt: s
 def render_file(separator, path: Path, queries: Sequence, out_dir: Path, *, conds=None, residual: bool = False,
                 fmt: str = "wav", bit_depth: str = "24", overwrite: bool = False, block_seconds=None,
                 context_seconds=None, cancel: CancelFn = None, on_progress: Optional[Callable[[int], None]] = None,
-                info: Optional[FileInfo] = None) -> List[Result]:
+                info: Optional[FileInfo] = None, song_dir=None) -> List[Result]:
     """Separate one file into one stem per query (plus residuals). Returns one Result per output.
 
     ``queries`` are texts in the query language or parsed queries; ``conds`` maps each description
     they need to its condition vector (:func:`query_conditions`: encoded once for many files);
     ``info`` is the file's header when the caller has read it already; ``on_progress(n)`` is called
-    with the number of frames of each block of outputs written."""
+    with the number of frames of each block of outputs written; ``song_dir`` is the song's folder
+    relative to ``out_dir`` (default: the file's name, :func:`plugin.naming.song_name`). Raises
+    QueryError for a query that cannot be honoured or two that would write the same file."""
     t0 = time.time()
     path = Path(path)
-    outs = []
-    for q in parse_queries(queries):
-        outs.append(Output(q, False, stem_path(out_dir, path, q.normalised, fmt)))
-        if residual:
-            outs.append(Output(q, True, stem_path(out_dir, path, q.normalised, fmt, residual=True)))
+    folder = Path(out_dir) / (song_dir if song_dir is not None else song_name(path))
+    outs = [Output(q, r, folder / name) for q, r, name in planned_outputs(parse_queries(queries), residual, fmt)]
 
     def rows(status, error="", audio_s=0.0, which=None):
         return [Result(str(path), o.label, status, str(o.path) if status == "done" else "", error,
@@ -189,6 +184,7 @@ def render_file(separator, path: Path, queries: Sequence, out_dir: Path, *, cond
         done_already = [o for o in outs if o not in todo]
         if not todo:
             return rows("skipped", "outputs exist (use --overwrite to replace them)")
+        atomic.clean_stale(folder)  # temp files of a run that was killed outright
         info = info or FileInfo.read(path)
         notes = _render_outputs(separator, info, todo, conds, fmt, bit_depth, block_seconds, context_seconds,
                                 cancel, on_progress or (lambda n: None))
@@ -269,7 +265,7 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
     """
     if split and queries:
         raise QueryError("--split writes the model's families; give it no --query")
-    parsed = [] if split else parse_queries(queries)
+    parsed = [] if split else prepare_queries(queries, residual, fmt, bit_depth)
     check_output(fmt, bit_depth)
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
@@ -278,8 +274,11 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
         from .separator import Separator
 
         separator = Separator.load(bundle, providers=providers, threads=threads)
+    separator.plan_for(1, separator.sample_rate, block_seconds, context_seconds)  # bad values: refused here
     conds = {} if split else query_conditions(separator, parsed)  # each description encoded once
-    files, errors = find_inputs(inputs, exclude=out_dir)
+    found, errors = collect_inputs(inputs, exclude=out_dir)
+    files = [i.path for i in found]
+    song_dirs = {i.path: i.song_dir for i in found}
     report = Report(errors=errors)
     infos: Dict[Path, Optional[FileInfo]] = {f: _probe(f) for f in files}  # each header read once
     durations = {f: info.seconds if info is not None else 0.0 for f, info in infos.items()}
@@ -293,11 +292,12 @@ def render(inputs: Sequence, queries: Sequence[str], out_dir, *, residual: bool 
 
             report.results += split_file(separator, f, out_dir, fmt=fmt, bit_depth=bit_depth, overwrite=overwrite,
                                          block_seconds=block_seconds, context_seconds=context_seconds, cancel=cancel,
-                                         info=infos[f], on_progress=tracker.reader(f, infos[f], durations[f]))
+                                         info=infos[f], song_dir=song_dirs[f],
+                                         on_progress=tracker.reader(f, infos[f], durations[f]))
         else:
             report.results += render_file(separator, f, parsed, out_dir, conds=conds, residual=residual, fmt=fmt,
                                           bit_depth=bit_depth, overwrite=overwrite, block_seconds=block_seconds,
                                           context_seconds=context_seconds, cancel=cancel, info=infos[f],
-                                          on_progress=tracker.reader(f, infos[f], durations[f]))
+                                          song_dir=song_dirs[f], on_progress=tracker.reader(f, infos[f], durations[f]))
         tracker.finish(f, durations[f])
     return report

@@ -9,6 +9,7 @@ is constant in the signal's length, and the same engine streams with an exact la
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -25,6 +26,7 @@ DEFAULT_CONTEXT_SECONDS = 1.0
 OFFLINE_MIN_BLOCK_SECONDS = 12.0  # below this the activation budget is too tight: the streaming plan
 OFFLINE_MAX_BLOCK_SECONDS = 24.0
 OFFLINE_CONTEXT_SECONDS = 0.5  # as good as 1 s at block boundaries (BENCHMARKS.md §2)
+MAX_SEGMENT_BYTES = 8 * 2 ** 30  # estimated activations of one segment beyond which a plan is refused
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,8 @@ class BlockPlan:
         inside the segment. left = L, centre = C whole strides; right = L strides less one frame, so
         that a segment has exactly (2L + C) strides of frames (no padding inside the model)."""
         hop, sr, tm = core.hop, core.sr, core.time_multiple
-        if not (block_seconds > 0) or not math.isfinite(block_seconds):
-            raise AudioError(f"block_seconds must be a positive number of seconds (or None), got {block_seconds!r}")
-        if not (context_seconds >= 0) or not math.isfinite(context_seconds):
-            raise AudioError(f"context_seconds must be >= 0 seconds, got {context_seconds!r}")
+        _check_seconds("block_seconds", block_seconds, positive=True)
+        _check_seconds("context_seconds", context_seconds, positive=False)
         strides = max(1, int(round(context_seconds * sr / hop / tm)))
         strides = max(strides, -(-2 // tm))  # right context >= 1 frame
         total = max(int(round(block_seconds * sr / hop / tm)), 2 * strides + 1)
@@ -64,7 +64,22 @@ class BlockPlan:
         left = strides * tm
         right = left - 1
         fade = max(1, right // 2) * hop
+        need = core.frame_bytes * total * tm  # activations of one segment
+        if need > MAX_SEGMENT_BYTES:
+            raise AudioError(f"blocks of {block_seconds:g} s with {context_seconds:g} s of context would need "
+                             f"about {need / 2 ** 30:.0f} GiB of working memory with this model (at most "
+                             f"{MAX_SEGMENT_BYTES / 2 ** 30:.0f} GiB); use shorter blocks or less context "
+                             "(block_seconds, context_seconds)")
         return BlockPlan(left=left * hop, centre=centre * hop, right=right * hop, fade=fade)
+
+
+def _check_seconds(name: str, value, positive: bool) -> None:
+    """An AudioError unless ``value`` is a real number of seconds in range (> 0 or >= 0, finite)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > 0 if positive else value >= 0)
+    if not ok:
+        kind = "a positive number of seconds (or None)" if positive else "a number of seconds >= 0"
+        raise AudioError(f"{name} must be {kind}, got {value!r:.40}")
 
 
 def offline_plan(core: ModelCore, n: Optional[int] = None, context_seconds: Optional[float] = None) -> BlockPlan:

@@ -22,6 +22,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
+from .confine import inside
 from .errors import BundleError
 from .hashing import sha256_file
 from .manifest import (FORMAT_VERSION, MANIFEST, SEPARATOR_INPUTS, SEPARATOR_OUTPUTS, Manifest, TextEncoderSpec,
@@ -34,6 +35,7 @@ log = logging.getLogger("sepboard")
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "default"
 PRECISIONS = ("fp32", "int8")
 SPECIALISED_CACHE_BYTES = 320 * 2 ** 20  # weight bytes of query-specialised sessions kept open
+MAX_MANIFEST_BYTES = 16 * 2 ** 20
 
 __all__ = [
     "Bundle", "DEFAULT_BUNDLE", "FORMAT_VERSION", "MANIFEST", "PATCH_ITEMSIZE", "PRECISIONS", "PREFERRED_PROVIDERS",
@@ -55,16 +57,33 @@ def read_manifest(path: Path, verify: bool = True) -> Manifest:
     mpath = path / MANIFEST
     if not mpath.is_file():
         raise BundleError(f"{path} has no {MANIFEST}; it is not a SepBoard model bundle.")
+    if inside(path, MANIFEST) is None:
+        raise BundleError(f"{mpath} points outside the bundle folder; refusing the bundle.")
     try:
+        if mpath.stat().st_size > MAX_MANIFEST_BYTES:
+            raise BundleError(f"{mpath} is {mpath.stat().st_size} bytes, too large for a bundle manifest; "
+                              "the bundle is corrupt.")
         raw = json.loads(mpath.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BundleError(f"cannot read {mpath}: {exc.strerror or exc}; check its permissions.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{mpath} is not valid JSON ({exc}); the bundle is corrupt, re-export it.") from exc
+    except RecursionError:
+        raise BundleError(f"{mpath} nests too deeply to be a bundle manifest; the bundle is corrupt.") from None
     manifest = parse_manifest(raw, mpath)
+    outside = [name for name in manifest.files if inside(path, name) is None]
+    if outside:  # checked for every file before any is opened: nothing outside the folder is read
+        raise BundleError(f"bundle {path}: {outside[0]!r} points outside the bundle folder (a link, an absolute "
+                          "path or '..'); refusing the bundle. Every bundle file must lie inside its folder.")
     for name, digest in manifest.files.items():
         fp = path / name
         if not fp.is_file():
             raise BundleError(f"bundle {path} is missing {name}; re-export or re-download the bundle.")
-        if verify and sha256_file(fp) != digest:
+        try:
+            actual = sha256_file(fp) if verify else digest
+        except OSError as exc:
+            raise BundleError(f"cannot read {fp}: {exc.strerror or exc}; check its permissions.") from None
+        if actual != digest:
             raise BundleError(f"checksum mismatch for {fp}: the file is corrupt or was modified; re-export the bundle.")
     return manifest
 
@@ -121,9 +140,14 @@ class Bundle:
         fb = ins["magnitude"][-1]
         if isinstance(fb, int) and fb != self.manifest.freq_bins:
             raise BundleError(f"{where}: magnitude input has {fb} bins, manifest n_fft implies {self.manifest.freq_bins}.")
-        d = ins["condition"][-1]
+        self._check_dim(where, "condition input", ins["condition"])
+
+    def _check_dim(self, where: Path, what: str, shape) -> None:
+        """A graph's condition-sized input or output must have the manifest's condition_dim."""
+        d = shape[-1] if shape else None
         if isinstance(d, int) and d != self.manifest.condition_dim:
-            raise BundleError(f"{where}: condition input has size {d}, manifest says {self.manifest.condition_dim}.")
+            raise BundleError(f"{where}: {what} has size {d}, but the manifest's condition_dim is "
+                              f"{self.manifest.condition_dim}; the bundle is inconsistent, re-export it.")
 
     # --- query specialisation ---------------------------------------------------------------------
     @property
@@ -137,9 +161,10 @@ class Bundle:
         if self._film is None:
             sess = make_session(self.path / self.manifest.specialised["film"], self.requested_providers, 1, True)
             ins = [i.name for i in sess.get_inputs()]
+            where = self.path / self.manifest.specialised["film"]
             if ins != ["condition"]:
-                raise BundleError(f"{self.path / self.manifest.specialised['film']} should take one input "
-                                  f"'condition', has {ins}; re-export the bundle.")
+                raise BundleError(f"{where} should take one input 'condition', has {ins}; re-export the bundle.")
+            self._check_dim(where, "condition input", sess.get_inputs()[0].shape)
             self._film = sess
             self._provider = self._provider or sess.get_providers()[0]
         return self._film
@@ -221,7 +246,15 @@ class Bundle:
         if spec is None:
             return None
         if self._text is None:
-            self._text = make_session(self.path / spec.file, self.requested_providers, self.threads, True)
+            where = self.path / spec.file
+            sess = make_session(where, self.requested_providers, self.threads, True)
+            ins = [i.name for i in sess.get_inputs()]
+            outs = {o.name: o.shape for o in sess.get_outputs()}
+            if sorted(ins) != sorted(spec.input_names) or spec.output_name not in outs:
+                raise BundleError(f"{where} maps {ins} -> {sorted(outs)}, but the manifest names inputs "
+                                  f"{spec.input_names} and output {spec.output_name!r}; re-export the bundle.")
+            self._check_dim(where, "embedding output", outs[spec.output_name])
+            self._text = sess
         return self._text
 
     @property

@@ -100,10 +100,11 @@ class ModelCore:
     def analyse(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, int]:
         """x [S, N] -> (spectrum [S, T, F+1] complex64, magnitude [S, 1, T, F] float32, padded length).
 
-        Segments shorter than ``n_fft`` are zero-padded to it (reflect padding needs more than
-        n_fft/2 samples); the Nyquist bin is left out of the magnitude, as the graph expects."""
+        Like the official model, any segment longer than n_fft/2 is reflect-padded as it is; only
+        shorter ones, which reflect padding cannot take, are zero-padded to n_fft first. The Nyquist
+        bin is left out of the magnitude, as the graph expects."""
         n = x.shape[-1]
-        pad_to = max(n, self.n_fft)
+        pad_to = n if n > self.n_fft // 2 else self.n_fft
         xs = x if pad_to == n else np.pad(x, ((0, 0), (0, pad_to - n)))
         spec = S.stft(xs, self.n_fft, self.hop)  # [S, T, F+1]
         mag = np.sqrt(np.maximum(spec.real ** 2 + spec.imag ** 2, np.float32(MAGNITUDE_FLOOR))).astype(np.float32)

@@ -8,7 +8,9 @@ with exactly the local renderer (``plugin.batch.render_file``): same names, atom
 skip-existing, so re-running a job after a crash resumes where it stopped. Actors with
 ``num_gpus > 0`` ask for the CUDA provider. A file that fails becomes a row of the results table
 (file, query, status, error, seconds); the job goes on. Without an address a local Ray instance is
-started on this machine.
+started on this machine. Cancelling (Ctrl-C in the CLI) stops taking results, shuts the job's
+actors down and removes the temp files they were writing; the files already done are reported,
+the others are "cancelled".
 """
 from __future__ import annotations
 
@@ -18,8 +20,11 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from . import atomic
+from .batch import parse_queries, prepare_queries, query_conditions, render_file
 from .errors import RuntimeMissingError
-from .batch import find_inputs, parse_queries, query_conditions, render_file
+from .inputs import collect_inputs
+from .progress import CancelFn, is_cancelled
 from .report import Report, Result
 
 log = logging.getLogger("sepboard")
@@ -55,10 +60,10 @@ class SeparatorWorker:
 
     def __call__(self, batch: Dict) -> Dict:
         rows: List[Result] = []
-        for path in batch["path"]:
+        for path, song_dir in zip(batch["path"], batch["song_dir"]):
             try:
                 rows += render_file(self.sep, Path(str(path)), self.queries, self.out_dir, conds=self.conds,
-                                    **self.options)
+                                    song_dir=str(song_dir), **self.options)
             except Exception as exc:  # a bug must not stop a catalog job: report it as this file's failure
                 rows += [Result(str(path), q.normalised, "failed", error=f"{type(exc).__name__}: {exc}")
                          for q in self.queries]
@@ -69,27 +74,43 @@ class SeparatorWorker:
         return cols
 
 
+def _start(ray, address: Optional[str], workers: Optional[int], cpus_per_worker: float) -> bool:
+    """Connect to ``address`` or start a local Ray; True when this call started it."""
+    if ray.is_initialized():
+        return False
+    kw = dict(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    if address:
+        ray.init(address=address, **kw)
+    else:
+        ray.init(num_cpus=max(1, int(workers or os.cpu_count() or 1) * int(max(1, cpus_per_worker))), **kw)
+    return True
+
+
+def _take(out, cancel: CancelFn) -> List[Dict]:
+    """The result rows of the job, until it ends or ``cancel`` is set."""
+    rows = []
+    for row in out.iter_rows():
+        rows.append(row)
+        if is_cancelled(cancel):
+            break
+    return rows
+
+
 def render_ray(inputs: Sequence, queries: Sequence[str], out_dir, *, address: Optional[str] = None,
                workers: Optional[int] = None, gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0,
                residual: bool = False, bundle=None, fmt: str = "wav", bit_depth: str = "24", overwrite: bool = False,
                block_seconds: Optional[float] = None, context_seconds: Optional[float] = None,
-               progress: bool = True, shutdown: Optional[bool] = None) -> Report:
+               progress: bool = True, shutdown: Optional[bool] = None, cancel: CancelFn = None) -> Report:
     """Render every input for every query on Ray; returns the same Report as the local renderer."""
-    queries = [q.normalised for q in parse_queries(queries)]  # one that cannot be honoured: before Ray starts
+    # one that cannot be honoured, or two outputs with one name: refused before Ray starts
+    queries = [q.normalised for q in prepare_queries(queries, residual, fmt, bit_depth)]
     ray = import_ray()
     out_dir = Path(out_dir).expanduser().resolve()
-    files, errors = find_inputs(inputs, exclude=out_dir)
+    found, errors = collect_inputs(inputs, exclude=out_dir)
     report = Report(errors=errors)
-    if not files:
+    if not found:
         return report
-    started_here = not ray.is_initialized()
-    if started_here:
-        kw = dict(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
-                  logging_level=logging.WARNING)
-        if address:
-            ray.init(address=address, **kw)
-        else:
-            ray.init(num_cpus=max(1, int(workers or os.cpu_count() or 1) * int(max(1, cpus_per_worker))), **kw)
+    started_here = _start(ray, address, workers, cpus_per_worker)
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = bool(progress)
@@ -97,8 +118,8 @@ def render_ray(inputs: Sequence, queries: Sequence[str], out_dir, *, address: Op
                                   // (gpus_per_worker or cpus_per_worker)))
         options = dict(residual=residual, fmt=fmt, bit_depth=bit_depth, overwrite=overwrite,
                        block_seconds=block_seconds, context_seconds=context_seconds)
-        ds = ray.data.from_items([{"path": str(Path(f).resolve())} for f in files],
-                                 override_num_blocks=min(len(files), 200))
+        ds = ray.data.from_items([{"path": str(Path(i.path).resolve()), "song_dir": str(i.song_dir)} for i in found],
+                                 override_num_blocks=min(len(found), 200))
         out = ds.map_batches(
             SeparatorWorker,
             fn_constructor_kwargs=dict(queries=queries, out_dir=str(out_dir), bundle=str(bundle) if bundle else None,
@@ -109,13 +130,23 @@ def render_ray(inputs: Sequence, queries: Sequence[str], out_dir, *, address: Op
             num_gpus=gpus_per_worker or None,
             batch_format="default",
         )
-        rows = out.take_all()
+        rows = _take(out, cancel)
     finally:
-        if shutdown or (shutdown is None and started_here):
-            ray.shutdown()
+        if shutdown or (shutdown is None and started_here) or is_cancelled(cancel):
+            ray.shutdown()  # also stops the actors still rendering when cancelled
+        for i in found:  # temp files of actors that were stopped mid-file
+            atomic.clean_stale(out_dir / i.song_dir, older_than=0)
+    return _report(report, rows, found, queries, cancel)
+
+
+def _report(report: Report, rows: List[Dict], found, queries: Sequence[str], cancel: CancelFn) -> Report:
     for r in rows:
         report.results.append(Result(**{k: (r[k].item() if hasattr(r[k], "item") else r[k])
                                         for k in Result.__dataclass_fields__}))
     report.workers = sorted({int(r["worker_pid"]) for r in rows})
+    if is_cancelled(cancel):
+        seen = {r.file for r in report.results}
+        report.results += [Result(str(Path(i.path).resolve()), q, "cancelled", error="cancelled before it finished")
+                           for i in found if str(Path(i.path).resolve()) not in seen for q in queries]
     report.results.sort(key=lambda r: (r.file, r.query))
     return report

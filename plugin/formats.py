@@ -14,6 +14,7 @@ from .errors import OutputError
 OUTPUT_FORMATS = ("wav", "flac")
 BIT_DEPTHS = ("16", "24", "32f")
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}  # soundfile subtype of each bit depth
+SAMPLE_BYTES = {"16": 2, "24": 3, "32f": 4}  # bytes per sample of each bit depth (uncompressed)
 FLOAT_DEPTH = "32f"
 
 

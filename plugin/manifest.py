@@ -59,13 +59,92 @@ class Manifest:
         return self.n_fft // 2
 
 
-def _require(d: Dict, key: str, kind, where: Path):
+# Plausible ranges of the numeric fields: beyond them a bundle is broken or hostile (n_fft 2^30 asks
+# for gigabytes per frame, hop 1 makes a second of audio take minutes).
+SAMPLE_RATES = (8000, 192000)
+N_FFT_RANGE = (16, 16384)
+MAX_HOP_DIVISOR = 32  # hop >= n_fft / 32
+CONDITION_DIMS = (1, 8192)
+TIME_MULTIPLES = (1, 1024)
+MAX_TOKENS = (1, 4096)
+MAX_FILES = 256
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _require(d: Dict, key: str, kind, where: Path, bounds=None, prefix: str = ""):
+    """``d[key]`` checked to be of ``kind`` (and within ``bounds`` for ints), or one BundleError."""
     if key not in d:
-        raise BundleError(f"{where}: manifest has no {key!r}. The bundle is incomplete; re-export it.")
-    v = d[key]
-    if kind is int and isinstance(v, bool) or not isinstance(v, kind):
-        raise BundleError(f"{where}: manifest field {key!r} should be {kind.__name__}, got {v!r}.")
+        raise BundleError(f"{where}: manifest has no {prefix + key!r}. The bundle is incomplete; re-export it.")
+    return _typed(d[key], key, kind, where, bounds, prefix)
+
+
+def _typed(v, key: str, kind, where: Path, bounds=None, prefix: str = ""):
+    if kind is int and not _is_int(v) or not isinstance(v, kind):
+        raise BundleError(f"{where}: manifest field {prefix + key!r} should be {kind.__name__}, got {v!r:.80}.")
+    if bounds is not None and not (bounds[0] <= v <= bounds[1]):
+        raise BundleError(f"{where}: manifest field {prefix + key!r} is {v}, outside {bounds[0]}..{bounds[1]}; "
+                          "the bundle is broken, re-export it.")
     return v
+
+
+def _names(v, key: str, where: Path, allow_dict: bool = False) -> List[str]:
+    """A list of non-empty strings (or, with ``allow_dict``, an object whose keys are such names)."""
+    items = list(v) if allow_dict and isinstance(v, dict) else v
+    if not (isinstance(items, list) and all(isinstance(x, str) and x.strip() for x in items)):
+        kind = "a list of names (or an object keyed by name)" if allow_dict else "a list of non-empty strings"
+        raise BundleError(f"{where}: manifest field {key!r} should be {kind}, got {v!r:.80}.")
+    return items
+
+
+def check_file_name(name, where: Path) -> str:
+    """A bundle file name: a relative path inside the bundle folder (no absolute path, no '..')."""
+    p = Path(name) if isinstance(name, str) else None
+    if p is None or not name or name.startswith(("/", "\\")) or p.is_absolute() or ".." in p.parts \
+            or ".." in name.split("\\") or "\x00" in name:
+        raise BundleError(f"{where}: bundle file name {name!r:.120} points outside the bundle folder (an absolute "
+                          "path or '..'); refusing the bundle. Every bundle file must lie inside its folder.")
+    return name
+
+
+def _check_files(files, where: Path) -> Dict[str, str]:
+    if len(files) > MAX_FILES:
+        raise BundleError(f"{where}: 'files' lists {len(files)} files (at most {MAX_FILES}); the bundle is broken.")
+    out = {}
+    for name, digest in files.items():
+        check_file_name(name, where)
+        if not (isinstance(digest, str) and len(digest) == 64 and set(digest) <= _HEX64):
+            raise BundleError(f"{where}: the sha256 of {name!r} should be 64 lowercase hex digits, got {digest!r:.80}.")
+        out[name] = digest
+    return out
+
+
+def _check_architecture(arch, where: Path) -> None:
+    if arch is None:
+        return
+    ok = isinstance(arch, dict)
+    widths, downs = (arch.get("widths", []), arch.get("downsamples", [])) if ok else (None, None)
+    ok = ok and isinstance(widths, list) and all(_is_int(w) and 0 < w <= 65536 for w in widths)
+    ok = ok and isinstance(downs, list) and all(
+        isinstance(d, list) and len(d) == 2 and all(_is_int(x) and 0 < x <= 64 for x in d) for d in downs)
+    if not ok:
+        raise BundleError(f"{where}: 'separator.architecture' should hold 'widths' (positive integers) and "
+                          "'downsamples' ([time, freq] pairs of positive integers); re-export the bundle.")
+
+
+def _check_optional(raw: Dict[str, Any], sep: Dict[str, Any], where: Path) -> None:
+    """Optional fields: absent, or of the right type (names as non-empty strings); ``vocabulary`` is
+    checked by :func:`_parse_vocabulary`."""
+    for key, allow_dict in (("inputs", True), ("outputs", True), ("families", False)):
+        if sep.get(key) is not None:
+            names = _names(sep[key], f"separator.{key}", where, allow_dict)
+            if key == "outputs" and not set(SEPARATOR_OUTPUTS) <= set(names):
+                raise BundleError(f"{where}: 'separator.outputs' must include {list(SEPARATOR_OUTPUTS)}, "
+                                  f"has {names}; re-export the bundle.")
+    _check_architecture(sep.get("architecture"), where)
 
 
 def _check_patches(patches, ops, where: Path, what: str) -> List[Dict[str, Any]]:
@@ -112,6 +191,8 @@ def _parse_specialised(special, where: Path) -> Optional[Dict[str, Any]]:
                               "re-export the bundle.")
         int8 = {**int8, "patches": _check_patches(int8.get("patches"), tuple(PATCH_ITEMSIZE), where,
                                                   "separator.specialised.int8.patches")}
+    for name in (special["film"], special["core"]) + ((int8["core"],) if int8 else ()):
+        check_file_name(name, where)
     return {"film": special["film"], "core": special["core"], "patches": patches, "int8": int8}
 
 
@@ -120,10 +201,26 @@ def _parse_text_encoder(te, where: Path) -> Optional[TextEncoderSpec]:
         return None
     if not isinstance(te, dict):
         raise BundleError(f"{where}: 'text_encoder' must be an object or null.")
-    try:
-        return TextEncoderSpec(**te)
-    except TypeError as exc:
-        raise BundleError(f"{where}: bad 'text_encoder' entry: {exc}") from exc
+    p = "text_encoder."
+    spec = TextEncoderSpec(
+        file=check_file_name(_require(te, "file", str, where, prefix=p), where),
+        tokenizer=check_file_name(_require(te, "tokenizer", str, where, prefix=p), where),
+        kind=_require(te, "kind", str, where, prefix=p),
+        max_tokens=_require(te, "max_tokens", int, where, MAX_TOKENS, prefix=p),
+        pooling=_require(te, "pooling", str, where, prefix=p),
+    )
+    optional = (("normalize", bool, None), ("output_name", str, None), ("pad_id", int, (0, 2 ** 31 - 1)),
+                ("lowercase", bool, None))
+    for key, kind, bounds in optional:
+        if key in te:
+            setattr(spec, key, _typed(te[key], key, kind, where, bounds, prefix=p))
+    if "input_names" in te:
+        names = _names(te["input_names"], p + "input_names", where)
+        if not 1 <= len(names) <= 2:
+            raise BundleError(f"{where}: 'text_encoder.input_names' should name 1 or 2 inputs (ids, mask), "
+                              f"got {names}.")
+        spec.input_names = names
+    return spec
 
 
 def _parse_vocabulary(raw: Dict[str, Any], where: Path):
@@ -140,37 +237,44 @@ def _parse_vocabulary(raw: Dict[str, Any], where: Path):
 
 
 def parse_manifest(raw: Dict[str, Any], where: Path) -> Manifest:
-    """The validated :class:`Manifest` of a parsed manifest.json (``where`` names it in errors)."""
+    """The validated :class:`Manifest` of a parsed manifest.json (``where`` names it in errors).
+
+    Every field is checked for its type and a plausible range; unknown fields are ignored, and the
+    optional fields a newer exporter may add (``separator.families``, extra ``separator.outputs``)
+    are checked for their type only (``vocabulary``: 1 to 5000 phrases of at most 200 characters)."""
     version = _check_version(raw, where)
     sep = _require(raw, "separator", dict, where)
-    files = _require(raw, "files", dict, where)
+    files = _check_files(_require(raw, "files", dict, where), where)
     window = _require(raw, "window", str, where)
     if window != "hann":
-        raise BundleError(f"{where}: window {window!r} is not supported (only 'hann').")
+        raise BundleError(f"{where}: window {window!r:.40} is not supported (only 'hann').")
+    n_fft = _require(raw, "n_fft", int, where, N_FFT_RANGE)
+    if n_fft % 2:
+        raise BundleError(f"{where}: n_fft {n_fft} must be even.")
+    _check_optional(raw, sep, where)
     special = _parse_specialised(sep.get("specialised"), where)
     spec = _parse_text_encoder(raw.get("text_encoder"), where)
     vocabulary, min_cosine = _parse_vocabulary(raw, where)
     m = Manifest(
         format_version=version,
         name=_require(raw, "name", str, where),
-        sample_rate=_require(raw, "sample_rate", int, where),
-        n_fft=_require(raw, "n_fft", int, where),
-        hop=_require(raw, "hop", int, where),
+        sample_rate=_require(raw, "sample_rate", int, where, SAMPLE_RATES),
+        n_fft=n_fft,
+        hop=_require(raw, "hop", int, where, (max(1, n_fft // MAX_HOP_DIVISOR), n_fft // 2)),
         window=window,
-        condition_dim=_require(raw, "condition_dim", int, where),
-        time_multiple=int(raw.get("time_multiple", 1)),
-        separator_file=_require(sep, "file", str, where),
-        files={str(k): str(v) for k, v in files.items()},
+        condition_dim=_require(raw, "condition_dim", int, where, CONDITION_DIMS),
+        time_multiple=_typed(raw.get("time_multiple", 1), "time_multiple", int, where, TIME_MULTIPLES),
+        separator_file=check_file_name(_require(sep, "file", str, where, prefix="separator."), where),
+        files=files,
         specialised=special,
         text_encoder=spec,
         raw=raw,
         vocabulary=vocabulary,
         vocabulary_min_cosine=min_cosine,
     )
-    if not (8000 <= m.sample_rate <= 192000) or not (0 < m.hop < m.n_fft) or m.n_fft % 2:
-        raise BundleError(f"{where}: implausible STFT settings sr={m.sample_rate} n_fft={m.n_fft} hop={m.hop}.")
     needed = [m.separator_file] + ([spec.file, spec.tokenizer] if spec else [])
     needed += [special["film"], special["core"]] if special else []
+    needed += [special["int8"]["core"]] if special and special.get("int8") else []
     for f in needed:
         if f not in m.files:
             raise BundleError(f"{where}: manifest lists no checksum for {f!r}; re-export the bundle.")

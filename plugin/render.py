@@ -2,12 +2,15 @@
 
 Files and folders (recursive) in any format pedalboard/libsndfile read; every query, in the query
 language of :mod:`plugin.query` (and, with ``--residual``, its residual) becomes
-``<out>/<song>/<query-slug>.<wav|flac>``, written atomically (the library is :mod:`plugin.batch`).
-A query that cannot be honoured is a usage error before anything runs; one far from every wording
-the model knows gets a note with suggestions (:mod:`plugin.vocabulary`) before separating.
-Existing outputs are skipped unless ``--overwrite``. A failure is reported once per file and the
-others still complete; the exit code is 1 when any file failed (2 for a usage error, 130 when
-interrupted). The first Ctrl-C abandons the current file (nothing partial is kept), the second stops at once.
+``<out>/<song>/<query-slug>.<wav|flac>``, written atomically (the library is :mod:`plugin.batch`);
+``--split`` writes the stems of the families the model hears plus "other" instead.
+A query that cannot be honoured, or two whose outputs would share a file name, is a usage error
+before anything runs; one far from every wording the model knows gets a note with suggestions
+(:mod:`plugin.vocabulary`) before separating. Existing outputs are skipped unless ``--overwrite``.
+A failure is reported once per file and the others still complete. Exit codes: 0 all done (or
+skipped), 1 some file failed or the results table could not be written, 2 a usage error (nothing
+rendered), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). The first Ctrl-C or SIGTERM abandons
+the current file (nothing partial is kept) and stops; a second stops at once.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .batch import RenderProgressFn, find_inputs, parse_queries, render, render_file
+from .batch import RenderProgressFn, find_inputs, parse_queries, prepare_queries, render, render_file
 from .blocks import DEFAULT_BLOCK_SECONDS, DEFAULT_CONTEXT_SECONDS, OFFLINE_CONTEXT_SECONDS, OFFLINE_MAX_BLOCK_SECONDS
 from .errors import SepBoardError
 from .formats import BIT_DEPTHS, OUTPUT_FORMATS
@@ -64,24 +67,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Interrupts:
-    """SIGINT while rendering: the first sets ``cancel`` (the current file is abandoned cleanly), the
-    second raises KeyboardInterrupt. Installed only on the main thread; restored by :meth:`restore`."""
+    """SIGINT or SIGTERM while rendering: the first sets ``cancel`` (the current file is abandoned
+    cleanly), the second raises KeyboardInterrupt (writers still remove their temp files). Installed
+    only on the main thread; restored by :meth:`restore`. ``exit_code`` says which signal came."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, cancel: threading.Event):
         self.cancel = cancel
+        self.exit_code = 130
         on_main = threading.current_thread() is threading.main_thread()
-        self.previous = signal.signal(signal.SIGINT, self._on_sigint) if on_main else None
+        self.previous = {sig: signal.signal(sig, self._on_signal) for sig in self.SIGNALS} if on_main else {}
 
-    def _on_sigint(self, signum, frame):
+    def _on_signal(self, signum, frame):
+        if signum == signal.SIGTERM:
+            self.exit_code = 128 + signal.SIGTERM
         if self.cancel.is_set():
             raise KeyboardInterrupt
         self.cancel.set()
-        print("\nstopping: the current file is abandoned (nothing partial is kept); Ctrl-C again to quit now",
+        again = "Ctrl-C" if signum == signal.SIGINT else "a second signal"
+        print(f"\nstopping: the current file is abandoned (nothing partial is kept); {again} to quit now",
               file=sys.stderr)
 
     def restore(self) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for sig, previous in self.previous.items():
+            signal.signal(sig, previous)
 
 
 def main(argv=None) -> int:
@@ -98,8 +108,8 @@ def main(argv=None) -> int:
         if args.split and (args.residual or args.query):
             raise SepBoardError("--split writes every family the model hears plus 'other' (everything the kept "
                                 "stems do not hold); --query and --residual do not apply")
-        if not args.split:
-            parse_queries(args.query)  # a query that cannot be honoured: say so before loading anything
+        if not args.split:  # a query that cannot be honoured, or two outputs of one name: before loading anything
+            prepare_queries(args.query, args.residual, args.format, args.bit_depth)
         if args.ray is not None:
             from .distributed import render_ray
 
@@ -107,23 +117,34 @@ def main(argv=None) -> int:
                                 workers=args.workers, gpus_per_worker=args.gpus_per_worker, residual=args.residual,
                                 bundle=args.bundle, fmt=args.format, bit_depth=args.bit_depth, overwrite=args.overwrite,
                                 block_seconds=args.block_seconds, context_seconds=args.context_seconds,
-                                progress=not args.quiet)
+                                progress=not args.quiet, cancel=cancel)
         else:
             report = _render_cli(args, providers, cancel)
     except KeyboardInterrupt:
         print("\ninterrupted: finished files are kept, nothing partial was written", file=sys.stderr)
-        return 130
+        return interrupts.exit_code
     except SepBoardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         interrupts.restore()
-    if args.results:
-        report.write_table(args.results)
     print_summary(report)
+    table_ok = _write_results(report, args.results)
     if cancel.is_set():
-        return 130
-    return 0 if report.ok else 1
+        return interrupts.exit_code
+    return 0 if report.ok and table_ok else 1
+
+
+def _write_results(report: Report, path) -> bool:
+    """Write the results table when asked; False (after saying why) when it cannot be written."""
+    if not path:
+        return True
+    try:
+        report.write_table(path)
+    except SepBoardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 class _Bars:

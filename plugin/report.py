@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 from . import atomic
 from .audiowrite import CLIPPED
+from .errors import OutputError
 
 NEAR_SILENT_DB = -30.0  # a stem this far below its input is reported: the model did not hear the query there
 NEAR_SILENT = "near silent"
@@ -60,22 +61,30 @@ class Report:
         return c
 
     def write_table(self, path) -> Path:
-        """Results as CSV (or Parquet when ``path`` ends in .parquet and pyarrow is installed), atomically."""
+        """Results as CSV (or Parquet when ``path`` ends in .parquet and pyarrow is installed), atomically.
+        Raises OutputError when it cannot be written (folder not writable, no pyarrow for .parquet)."""
         path = Path(path)
         rows = [asdict(r) for r in self.results] + [
             asdict(Result(file=f, query="", status="failed", error=e)) for f, e in self.errors]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic.atomic_path(path) as tmp:
+        try:
+            pq = None
             if path.suffix == ".parquet":
                 import pyarrow as pa
                 import pyarrow.parquet as pq
-
-                pq.write_table(pa.Table.from_pylist(rows), tmp)
-            else:
-                with open(tmp, "w", newline="") as f:
-                    w = csv.DictWriter(f, fieldnames=list(Result.__dataclass_fields__))
-                    w.writeheader()
-                    w.writerows(rows)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic.atomic_path(path) as tmp:
+                if pq is not None:
+                    pq.write_table(pa.Table.from_pylist(rows), tmp)
+                else:
+                    with open(tmp, "w", newline="") as f:
+                        w = csv.DictWriter(f, fieldnames=list(Result.__dataclass_fields__))
+                        w.writeheader()
+                        w.writerows(rows)
+        except ImportError:
+            raise OutputError(f"cannot write {path}: a .parquet table needs pyarrow (pip install pyarrow); "
+                              "use a .csv name instead") from None
+        except OSError as exc:
+            raise OutputError(f"cannot write the results table {path}: {exc.strerror or exc}") from None
         return path
 
 

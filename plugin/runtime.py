@@ -27,6 +27,8 @@ def import_onnxruntime():
             "scripts/setup.sh --gpu (CUDA), or install exactly one of: pip install -e '.[cpu]' (onnxruntime) or "
             "pip install -e '.[gpu]' (onnxruntime-gpu). They share one import folder, so never both."
         ) from exc
+    if hasattr(ort, "disable_telemetry_events"):
+        ort.disable_telemetry_events()  # in case onnxruntime was imported before plugin (see plugin/__init__)
     if not hasattr(ort, "InferenceSession"):
         raise RuntimeMissingError(
             "The onnxruntime package is broken (both onnxruntime and onnxruntime-gpu were installed and one "

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .arrays import as_channels, check_rate
+from .arrays import MAX_ABS_SAMPLE, as_channels, check_rate, out_of_range
 from .blocks import (DEFAULT_BLOCK_SECONDS, DEFAULT_CONTEXT_SECONDS, OFFLINE_CONTEXT_SECONDS,
                      OFFLINE_MAX_BLOCK_SECONDS, OFFLINE_MIN_BLOCK_SECONDS, BlockEngine, BlockPlan, offline_plan)
 from .bundle import DEFAULT_BUNDLE, Bundle
@@ -116,6 +116,9 @@ class Separator:
                              f"(or [queries, {self.condition_dim}])")
         if not np.all(np.isfinite(e)):
             raise QueryError("embedding contains NaN or inf values")
+        if out_of_range(e):
+            raise QueryError(f"embedding has values up to {out_of_range(e):.3g}; a condition vector's values must "
+                             f"stay within ±{MAX_ABS_SAMPLE:g} (text encoders give unit-length vectors)")
         return self._to_conditions(e)
 
     def _to_conditions(self, emb: np.ndarray) -> np.ndarray:
@@ -183,6 +186,9 @@ class Separator:
             stems = list(separate_buffer(self.core, x, rate, conds, plan, step, progress, cancel))
         outs = []
         for stem in stems:
+            if not np.isfinite(stem).all():
+                raise AudioError("the separation produced NaN/inf samples: the input or the embedding is out of "
+                                 "the range this model handles; scale the audio to full scale (1.0)")
             if residual:
                 stem = x - stem
             outs.append(stem[0] if mono else stem)

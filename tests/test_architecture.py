@@ -29,7 +29,6 @@ MODULE_ALLOWLIST: Dict[str, int] = {
 }
 FUNCTION_ALLOWLIST: Dict[str, int] = {
     "export/default_bundle.py::model_card": 103,
-    "export/download.py::download": 90,
     "export/quantize.py::export_int8_core": 130,
     "export/train.py::train": 140,
 }

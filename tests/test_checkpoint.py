@@ -1,6 +1,8 @@
 import os
 import pathlib
 
+import re
+
 import numpy as np
 import pytest
 
@@ -83,9 +85,35 @@ def test_code_execution_is_refused_not_run(tmp_path, monkeypatch):
     monkeypatch.setenv("EVIL_MARKER", str(marker))
     p = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": Evil()}, p)
-    with pytest.raises(CheckpointError, match="needs code execution"):
+    with pytest.raises(CheckpointError, match="needs code execution") as err:
         safe_torch_load(p)
     assert not marker.exists()
+    assert "(it references " in str(err.value)  # the refused global is named
+
+
+class SystemCall:
+    def __reduce__(self):
+        return (os.system, ("touch " + os.environ["EVIL_MARKER"],))
+
+
+def test_refused_os_system_is_named(tmp_path, monkeypatch):
+    """torch 2.13 words it "unsupported GLOBAL posix.system", which the message pattern used to miss."""
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("EVIL_MARKER", str(marker))
+    p = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": SystemCall()}, p)
+    with pytest.raises(CheckpointError, match="needs code execution") as err:
+        safe_torch_load(p)
+    assert not marker.exists()
+    assert re.search(r"references (posix|os|nt)\.system", str(err.value)), str(err.value)
+
+
+def test_an_html_page_is_not_called_code_execution(tmp_path):
+    p = tmp_path / "audiosep.ckpt"
+    p.write_text("<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Log in to continue</body></html>")
+    with pytest.raises(CheckpointError, match="HTML page") as err:
+        safe_torch_load(p)
+    assert "code execution" not in str(err.value)
 
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path):

@@ -24,6 +24,9 @@ class Server:
         self.truncate_once = {}  # path -> bytes to send before dropping the connection (first request only)
         self.redirects = {}  # path -> (target path, X-Linked-Etag value)
         self.ranges = True
+        self.content_type = None  # Content-Type header to send, if any
+        self.etag = None  # ETag to send; a Range request with a stale If-Range gets the whole file
+        self.if_range = []
         self.log = []
         outer = self
 
@@ -47,6 +50,9 @@ class Server:
                     return
                 start = 0
                 rng = self.headers.get("Range")
+                outer.if_range.append(self.headers.get("If-Range"))
+                if self.headers.get("If-Range") and self.headers.get("If-Range") != outer.etag:
+                    rng = None
                 if rng and outer.ranges:
                     start = int(rng.split("=")[1].split("-")[0])
                     if start >= len(data):
@@ -59,6 +65,10 @@ class Server:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 else:
                     self.send_response(200)
+                if outer.content_type:
+                    self.send_header("Content-Type", outer.content_type)
+                if outer.etag:
+                    self.send_header("ETag", outer.etag)
                 body = data[start:]
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -213,6 +223,7 @@ def serve_official(server, ckpt: bytes):
 
 
 def test_fetch_official_fills_the_cache_once(server, payload, tmp_path):
+    payload = b"PK\x03\x04" + payload  # a checkpoint starts like a zip file
     urls = serve_official(server, payload)
     ckpt, tok = fetch_official(tmp_path / "cache", checkpoint_sha256=sha(payload), progress=False, **urls)
     assert ckpt == tmp_path / "cache" / "audiosep_base_4M_steps.ckpt" and ckpt.read_bytes() == payload
@@ -255,3 +266,79 @@ def test_cli_download_offline_is_one_message(tmp_path, monkeypatch, capsys):
     assert main(["--download", "--cache", str(tmp_path / "cache"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot download") and "Traceback" not in err and not out.exists()
+
+
+# --- downloads without a known sha256 -------------------------------------------------------------
+def test_an_html_answer_is_not_taken_for_the_file(server, tmp_path):
+    page = b"<!DOCTYPE html><html><body>Please log in</body></html>"
+    server.files["/m.bin"] = page
+    server.content_type = "text/html; charset=utf-8"
+    with pytest.raises(DownloadError, match="HTML page"):
+        download(server.url + "/m.bin", tmp_path / "m.bin", progress=False)
+    assert not (tmp_path / "m.bin").exists()
+    server.content_type = None  # a page served without its type: the checkpoint's own check refuses it
+    server.files["/ckpt/audiosep_base_4M_steps.ckpt"] = page
+    with pytest.raises(DownloadError, match="HTML page"):
+        download(server.url + "/ckpt/audiosep_base_4M_steps.ckpt", tmp_path / "c.ckpt", progress=False,
+                 validate=D.check_checkpoint)
+    assert not (tmp_path / "c.ckpt").exists()
+
+
+def test_a_stale_part_without_validators_is_not_resumed(server, payload, tmp_path):
+    server.files["/m.bin"] = payload
+    (tmp_path / "m.bin.part").write_bytes(b"an older version of the file" * 1000)
+    download(server.url + "/m.bin", tmp_path / "m.bin", progress=False)
+    assert server.log == [("/m.bin", None)]  # started again, no Range
+    assert (tmp_path / "m.bin").read_bytes() == payload
+
+
+def test_a_part_is_resumed_only_while_the_file_is_unchanged(server, payload, tmp_path):
+    server.files["/m.bin"] = payload
+    server.etag = '"v1"'
+    server.truncate_once["/m.bin"] = D.CHUNK + 1000
+    with pytest.raises(DownloadError, match="run the same command again"):
+        download(server.url + "/m.bin", tmp_path / "m.bin", progress=False)
+    kept = (tmp_path / "m.bin.part").stat().st_size
+    download(server.url + "/m.bin", tmp_path / "m.bin", progress=False)  # same ETag: resumed
+    assert server.log[-1] == ("/m.bin", f"bytes={kept}-") and server.if_range[-1] == '"v1"'
+    assert (tmp_path / "m.bin").read_bytes() == payload
+    # a new version on the server: If-Range makes it send the whole file, which replaces the part
+    server.files["/n.bin"] = payload
+    server.truncate_once["/n.bin"] = D.CHUNK + 1000
+    with pytest.raises(DownloadError):
+        download(server.url + "/n.bin", tmp_path / "n.bin", progress=False)
+    server.files["/n.bin"] = payload[::-1]
+    server.etag = '"v2"'
+    download(server.url + "/n.bin", tmp_path / "n.bin", progress=False)
+    assert (tmp_path / "n.bin").read_bytes() == payload[::-1]
+
+
+def test_416_for_a_part_of_unknown_size_restarts(server, payload, tmp_path):
+    import json
+
+    server.files["/m.bin"] = payload
+    server.etag = '"v1"'
+    for part in (payload + b"junk", payload):  # longer than the file, or as long: 416 either way
+        (tmp_path / "m.bin.part").write_bytes(part)
+        meta = {"url": server.url + "/m.bin", "etag": '"v1"', "total": None}
+        (tmp_path / "m.bin.part.json").write_text(json.dumps(meta))
+        download(server.url + "/m.bin", tmp_path / "m.bin", progress=False)
+        assert (tmp_path / "m.bin").read_bytes() == payload
+        assert server.log[-1] == ("/m.bin", None)  # the 416 was not taken for "complete": fetched again
+        (tmp_path / "m.bin").unlink()
+
+
+def test_a_file_found_in_the_cache_is_not_called_downloaded_unless_verified(server, payload, tmp_path, caplog):
+    server.files["/m.bin"] = payload
+    download(server.url + "/m.bin", tmp_path / "m.bin", progress=False)
+    with caplog.at_level("INFO", logger="export.download"):
+        download(server.url + "/m.bin", tmp_path / "m.bin", progress=False)
+    assert "already downloaded (sha256 verified)" in caplog.text
+    (tmp_path / "m.bin").write_bytes(payload[:-1] + b"!")  # damaged after the download
+    with pytest.raises(DownloadError, match="exists but its sha256"):
+        download(server.url + "/m.bin", tmp_path / "m.bin", progress=False)
+    (tmp_path / "hand.bin").write_bytes(payload)  # put there by hand, as the offline message says
+    caplog.clear()
+    with caplog.at_level("INFO", logger="export.download"):
+        download(server.url + "/m.bin", tmp_path / "hand.bin", progress=False)
+    assert "already downloaded" not in caplog.text and "not verified" in caplog.text

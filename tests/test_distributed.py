@@ -57,3 +57,16 @@ def test_ray_rerun_resumes_and_cli_writes_results_table(catalog, tmp_path, text_
     assert rows["song3.wav"]["status"] == "done"
     assert rows["song0.wav"]["status"] == "skipped" and done_file.stat().st_mtime_ns == stamp
     assert rows["broken.wav"]["status"] == "failed" and rows["broken.wav"]["error"]
+
+
+def test_ray_cancel_stops_the_job_and_leaves_no_temp_files(catalog, tmp_path, text_bundle):
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()  # as if Ctrl-C came while the first file was rendering
+    rep = render_ray([catalog], ["bass"], tmp_path / "out", workers=2, bundle=text_bundle, progress=False,
+                     cancel=cancel)
+    status = [r.status for r in rep.results]
+    assert len(status) == 6 and status.count("cancelled") >= 4  # it stopped after the first result
+    assert not ray.is_initialized()  # the local instance (and its actors) is gone
+    assert not list((tmp_path / "out").rglob("*.part"))

@@ -45,7 +45,7 @@ def test_folder_two_queries_and_residual(sep, songs, tmp_path, text_bundle, caps
                    "--bit-depth", "32f", "--results", tmp_path / "r.csv"], capsys)
     assert rc == 0, err
     assert "summary: 8 done" in err
-    for song, src in (("a song", a), ("b", b)):
+    for song, src in (("a song", a), ("sub/b", b)):  # subfolders of an input folder are mirrored
         x, sr = sf.read(str(src), dtype="float32", always_2d=True)
         for q in ("bass-guitar", "drums"):
             y, sr2 = sf.read(str(out / song / f"{q}.wav"), dtype="float32", always_2d=True)
@@ -79,7 +79,7 @@ def test_output_folder_inside_the_input_folder_is_not_rendered_again(songs, text
         rc, err = run([folder, "-q", "bass", "-o", out, "--bundle", text_bundle], capsys)
         assert rc == 0, err
     assert "2 skipped" in err and "done" not in err.split("summary:")[-1]
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == ["a song/bass.wav", "b/bass.wav"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == ["a song/bass.wav", "sub/b/bass.wav"]
 
 
 def make_bad_inputs(d):
@@ -189,7 +189,7 @@ def test_disk_full_mid_file_leaves_nothing_and_others_finish(songs, tmp_path, te
     rc, err = run([folder, "-q", "bass", "-o", out, "--bundle", text_bundle], capsys)
     assert rc == 1 and "No space left on device" in err
     assert not (out / "a song" / "bass.wav").exists()
-    assert (out / "b" / "bass.wav").exists()
+    assert (out / "sub" / "b" / "bass.wav").exists()
     assert not list(out.rglob("*.part"))
 
 

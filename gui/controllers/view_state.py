@@ -29,5 +29,5 @@ def restore_view(view: dict, state: TimelineState, session: Session,
             set_current(str(view["current"]))
         if view.get("fitted") is False and view.get("samples_per_pixel"):
             state.restore_zoom(view["samples_per_pixel"], view.get("start", 0.0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass

@@ -12,7 +12,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from plugin.audio import AUDIO_EXTENSIONS, as_channels, file_info, resample, wav_truncation
+from plugin.audio import AUDIO_EXTENSIONS, FileInfo, as_channels, resample
 from plugin.errors import AudioError, Cancelled
 
 from ..cancel import cancel_requested
@@ -45,13 +45,14 @@ class LoadedAudio:
     original_rate: float = 0.0
 
 
-def _check_openable(p: Path, max_seconds: float, max_channels: int):
-    """(sample rate, channels, frames) of a file the host can hold; one AudioError otherwise."""
+def _check_openable(p: Path, max_seconds: float, max_channels: int) -> FileInfo:
+    """What a file the host can hold contains (frames that exist); one AudioError otherwise."""
     if p.is_dir():
         raise AudioError(f"{p} is a folder without {SESSION_FILE}; open an audio file or a session folder")
     if p.exists() and p.suffix.lower() not in AUDIO_EXTENSIONS:
         raise AudioError(f"{p.name} is not an audio file this host opens ({', '.join(AUDIO_EXTENSIONS)})")
-    sr, ch, n = file_info(p)  # missing / empty / corrupt / bad sample rate -> AudioError
+    info = FileInfo.read(p)  # missing / empty / corrupt / bad sample rate -> AudioError; truncation noted
+    sr, ch, n = info.sample_rate, info.channels, info.frames
     if ch < 1 or ch > max_channels:
         raise AudioError(f"{p.name} has {ch} channels; the host opens mono to {max_channels}-channel files. "
                          "Mix it down (or split it) first.")
@@ -62,7 +63,7 @@ def _check_openable(p: Path, max_seconds: float, max_channels: int):
                          f"tracks in memory and opens files up to {fmt_duration(max_seconds)} and "
                          f"{MAX_BYTES / 2 ** 30:.0f} GiB. Split it, or separate it with the batch renderer "
                          "(python -m plugin.render), which streams.")
-    return sr, ch, n
+    return info
 
 
 def _decode(p: Path, sr: float, n: int, progress: ProgressFn, cancel) -> np.ndarray:
@@ -103,11 +104,9 @@ def load_audio_file(path, progress: ProgressFn = None, cancel=None, target_rate=
     p = Path(path)
     max_seconds = MAX_SECONDS if max_seconds is None else max_seconds
     max_channels = MAX_CHANNELS if max_channels is None else max_channels
-    sr, _, n = _check_openable(p, max_seconds, max_channels)
-    notes = []
-    trunc = wav_truncation(p)
-    if trunc:
-        notes.append(trunc)
+    info = _check_openable(p, max_seconds, max_channels)
+    sr, n = info.sample_rate, info.frames
+    notes = [info.truncation] if info.truncation else []
     a, _ = as_channels(_decode(p, sr, n, progress, cancel), what=p.name)
     out_rate = sr
     if target_rate is not None and sr != target_rate:

@@ -7,6 +7,7 @@ It never modifies the file.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -64,6 +65,8 @@ def _parse(f: Path) -> dict:
         raise SessionError(f"cannot read session file {f}: {exc}. The file was left untouched.") from None
     try:
         d = json.loads(raw)
+    except RecursionError:
+        raise SessionError(f"{f} is corrupt (nested too deeply to be a session file). It was left untouched.") from None
     except json.JSONDecodeError as exc:
         raise SessionError(f"{f} is corrupt (not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}). "
                            "It was left untouched; restore it from a backup, or recover its audio from the "
@@ -95,19 +98,33 @@ def _clean_track(t, where: str) -> dict:
         raise SessionError(f"{exc}. The file was left untouched.") from None
     region = t.get("region")
     if region is not None:
-        if (not isinstance(region, list) or len(region) != 2 or not all(isinstance(x, int) for x in region)):
+        if (not isinstance(region, list) or len(region) != 2
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in region)):
             raise SessionError(f"{where}: region must be [start, end] in samples.")
         region = (int(region[0]), int(region[1]))
-    try:
-        gain_db = float(t.get("gain_db", 0.0))
-    except (TypeError, ValueError):
-        raise SessionError(f"{where}: gain_db must be a number.") from None
+    gain_db = _number(t.get("gain_db", 0.0), 0.0)
+    if gain_db is None or math.isnan(gain_db):
+        raise SessionError(f"{where}: gain_db must be a number (got {t.get('gain_db')!r:.40}). "
+                           "The file was left untouched.")
     return {
-        "name": t["name"], "file": t["file"], "kind": kind, "query": t.get("query"),
+        "name": t["name"], "file": t["file"], "kind": kind, "query": _text_or_none(t.get("query")),
         "color": str(t.get("color", "")), "gain_db": max(-60.0, min(24.0, gain_db)),
         "mute": bool(t.get("mute", False)), "solo": bool(t.get("solo", False)), "effects": effects,
-        "region": region, "source": t.get("source"), "id": str(t.get("id") or ""),
+        "region": region, "source": _text_or_none(t.get("source")), "id": str(t.get("id") or ""),
     }
+
+
+def _number(v, default: float) -> Optional[float]:
+    """``v`` as a float (None when it is not a number; ``default`` when it is absent/null)."""
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v)
+
+
+def _text_or_none(v) -> Optional[str]:
+    return v if isinstance(v, str) else None
 
 
 def read_doc(file) -> SessionDoc:
@@ -124,11 +141,15 @@ def read_doc(file) -> SessionDoc:
     if not isinstance(tracks, list):
         raise SessionError(f"{f} has no track list. The file was left untouched.")
     clean = [_clean_track(t, f"{f.name}: track {i + 1}") for i, t in enumerate(tracks)]
-    hist = [h for h in d.get("history", []) if isinstance(h, str)][:100]
+    history = d.get("history")
+    hist = [h for h in history if isinstance(h, str)][:100] if isinstance(history, list) else []
     view = d.get("view") if isinstance(d.get("view"), dict) else {}
-    return SessionDoc(path=f, sample_rate=sr, tracks=clean, song=str(d.get("song") or "song"),
-                      source=d.get("source"), history=hist, view=view,
-                      saved_at=float(d.get("saved_at", 0.0) or 0.0), version=d["format_version"])
+    saved_at = _number(d.get("saved_at"), 0.0)
+    song = d.get("song")
+    return SessionDoc(path=f, sample_rate=sr, tracks=clean, song=song if isinstance(song, str) and song else "song",
+                      source=_text_or_none(d.get("source")), history=hist, view=view,
+                      saved_at=saved_at if saved_at is not None and math.isfinite(saved_at) else 0.0,
+                      version=d["format_version"])
 
 
 def check_writable(folder) -> None:

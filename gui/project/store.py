@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from plugin import __version__
+from plugin import __version__, atomic
 from plugin.audio import resample, write_audio
+from plugin.confine import inside
 from plugin.errors import Cancelled, OutputError
 
 from ..cancel import cancel_requested
@@ -42,42 +42,25 @@ class SessionState:
     view: dict = field(default_factory=dict)
 
 
-def _read_umask() -> int:
-    m = os.umask(0o022)
-    os.umask(m)
-    return m
-
-
-_UMASK = _read_umask()  # read once at import (changing the umask is process-wide, not thread-safe)
-
-
 def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) atomically: the old content or the new, never a mix."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Replace ``path`` with ``text`` (UTF-8) atomically and durably: the old content or the new, never a mix."""
+    atomic.write_text(path, text, fsync=True)
 
 
 # ------------------------------------------------------------------------------------------------
 # loading
 # ------------------------------------------------------------------------------------------------
-def _read_track_audio(file: Path, sr) -> np.ndarray:
+def _read_track_audio(folder: Path, rel: str, sr) -> np.ndarray:
     import soundfile as sf
 
+    file = folder / rel
+    if inside(folder, rel) is None:
+        raise SessionError(f"the session's audio file {rel!r} points outside the session folder {folder} (a link?); "
+                           "refusing to read it. Copy the audio into the folder's 'audio' folder.")
     if not file.exists():
         raise SessionError(f"the session's audio file {file} is missing; the session cannot be opened as saved.")
+    if not file.is_file():
+        raise SessionError(f"the session's audio file {file} is not a regular file; the session cannot be opened.")
     try:
         data, rate = sf.read(str(file), dtype="float32", always_2d=True)
     except Exception as exc:
@@ -94,13 +77,16 @@ def load_doc_tracks(doc: SessionDoc, progress: ProgressFn = None, cancel=None) -
     """The tracks a session file lists, with their audio (resampled to the session rate) and peaks."""
     folder = doc.path.parent
     tracks = []
+    ids = set()
     for i, t in enumerate(doc.tracks):
         if cancel_requested(cancel):
             raise Cancelled("opening cancelled")
-        audio = _read_track_audio(folder / t["file"], doc.sample_rate)
+        audio = _read_track_audio(folder, t["file"], doc.sample_rate)
         kw = {}
-        if t["id"] and re.fullmatch(r"[0-9a-zA-Z_-]{1,64}", t["id"]):
+        # a repeated id gets a fresh one: two tracks must never share (and overwrite) one audio file
+        if t["id"] and re.fullmatch(r"[0-9a-zA-Z_-]{1,64}", t["id"]) and t["id"].casefold() not in ids:
             kw["uid"] = t["id"]
+            ids.add(t["id"].casefold())
         tr = Track(name=t["name"], audio=audio, kind=t["kind"], query=t["query"], color=t["color"] or "#4f9dde",
                    gain_db=t["gain_db"], mute=t["mute"], solo=t["solo"], effects=t["effects"], region=t["region"],
                    source=t["source"], **kw)
@@ -192,6 +178,8 @@ def save_session(folder, state: SessionState, progress: ProgressFn = None, cance
         (folder / AUDIO_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the session folder {folder}: {exc.strerror or exc}") from None
+    for where in (folder, folder / AUDIO_DIR):
+        atomic.clean_stale(where)  # temp files of a save that was killed outright
     files = _write_new_audio(folder, state, progress, cancel)
     doc = _doc_dict(state, files, folder)
     target = folder / (AUTOSAVE_FILE if autosave else SESSION_FILE)

@@ -8,7 +8,7 @@ environment with torch, torchlibrosa and librosa -- none of which the tests need
 
 For each case it builds AudioSep's ``ResUNet30(input_channels=1, output_channels=1,
 condition_size=512)``, fills every tensor (BatchNorm statistics included, STFT kernels excluded)
-with ``weights.golden_tensor(name, shape, seed)``, runs the official forward pass in eval mode on a
+with ``weights.golden_tensor(name, shape, weight seed)``, runs the official forward pass in eval mode on a
 deterministic mixture and condition, and stores input, condition and output, plus the official
 state-dict names and shapes (to check that ours loads it).
 """
@@ -24,10 +24,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from weights import golden_tensor, is_random_weight  # noqa: E402
 
-CASES = [  # (seed, samples)
-    (1, 32000),
-    (2, 23360),  # 74 frames: not a multiple of the 32-frame stride
-    (3, 96000),
+CASES = [  # (seed, samples, seed of the weights)
+    (1, 32000, 1),
+    (2, 23360, 2),  # 74 frames: not a multiple of the 32-frame stride
+    (3, 96000, 3),
+    (4, 1234, 2),  # shorter than n_fft: the official code reflect-pads the clip itself
+    (5, 1025, 2),  # the shortest clip its reflect padding accepts (n_fft / 2 + 1)
 ]
 
 
@@ -50,10 +52,10 @@ def main():
 
     data = {}
     keys = None
-    for seed, n in CASES:
+    for seed, n, weight_seed in CASES:
         model = ResUNet30(input_channels=1, output_channels=1, condition_size=512)
         sd = model.state_dict()
-        new = {k: (torch.from_numpy(golden_tensor(k, v.shape, seed)) if is_random_weight(k) else v) for k, v in sd.items()}
+        new = {k: (torch.from_numpy(golden_tensor(k, v.shape, weight_seed)) if is_random_weight(k) else v) for k, v in sd.items()}
         model.load_state_dict(new)
         model.eval()
         keys = {k: list(v.shape) for k, v in sd.items()}
@@ -68,7 +70,8 @@ def main():
         data[f"x_{seed}"] = x
         data[f"cond_{seed}"] = cond
         data[f"y_{seed}"] = y
-    data["seeds"] = np.array([s for s, _ in CASES])
+    data["seeds"] = np.array([s for s, _, _ in CASES])
+    data["weight_seeds"] = np.array([w for _, _, w in CASES])
     data["keys"] = np.array(json.dumps(keys))
     data["torch_version"] = np.array(torch.__version__)
     np.savez_compressed(args.out, **data)
