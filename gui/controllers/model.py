@@ -72,11 +72,8 @@ class ModelController(QObject):
         return self.separator is not None and self.separator.has_text_encoder
 
     def can_split(self) -> bool:
-        """The loaded model splits a track into its instrument families (``Separator.split`` of a model
-        with ``families``; every Separator has ``split``, but without families it only runs a list of
-        queries, which the host does not offer as a split)."""
-        sep = self.separator
-        return sep is not None and bool(families_of(sep)) and callable(getattr(sep, "split", None))
+        """The loaded model splits a track into its instrument families (``Separator.split``)."""
+        return self.separator is not None and callable(getattr(self.separator, "split", None))
 
     def load(self, path=None) -> Optional[Task]:
         """Load a bundle (None: the embedded default) in the background; None when there is nothing to load."""
