@@ -289,7 +289,7 @@ def test_split_is_offered_only_by_a_model_that_can_split(qtbot, sep, song):
     try:
         open_song(qtbot, w, song[0])
         assert w.panel.split.isHidden() and not w.host_actions.split.isEnabled()
-        assert w.split.split() is None and "no instrument families" in w.panel.source.text()
+        assert w.split.split() is None and "cannot split into stems" in w.panel.source.text()
         w.model.set_separator(sep)  # every Separator splits: without a family head, by a list of queries
         assert not w.panel.split.isHidden() and w.panel.split.isEnabled()
     finally:

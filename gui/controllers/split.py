@@ -1,7 +1,8 @@
-"""Split into stems: every instrument family of a multi-source model as its own track — a rebalance desk.
+"""Split into stems: every instrument family the model hears as its own track — a rebalance desk.
 
-``Separator.split`` (multi-source bundles) returns the families heard in the track plus "other",
-which together add up to the track exactly. They become stem tracks and the split track is muted in
+``Separator.split`` returns the families heard in the track plus "other", which together add up to
+the track exactly (a multi-source model gives every family in one pass; a model without a family
+head runs a list of queries). They become stem tracks and the split track is muted in
 the same undoable step, so at unity faders the desk sounds exactly like the track; each fader and
 mute then rebalances it, and the transport's A/B switch (:meth:`TransportController.set_original`)
 compares with the original mix. The whole track is split (a time selection does not apply).
@@ -60,7 +61,7 @@ class SplitController(QObject):
         say = self.ctx.shell.say
         src = self.separation.source_track()
         if not self.available():
-            say("This model has no instrument families to split into; load a multi-source model "
+            say("This model cannot split into stems (no Separator.split); load the default model "
                 "(File ▸ Choose model…), or type what to extract.", error=True)
             return None
         if src is None:
