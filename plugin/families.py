@@ -77,8 +77,12 @@ class FamilyHead:
         """mag [B,1,T,F] x weights [Q,S] -> (mask, cos, sin) [Q*B,1,T,F], query-major (one graph pass)."""
         re, im = self.family_masks(mag)
         w = np.asarray(weights, np.float32)
-        q_re = np.einsum("qs,bstf->qbtf", w, re, optimize=True)
-        q_im = np.einsum("qs,bstf->qbtf", w, im, optimize=True)
+        if np.all(np.count_nonzero(w, axis=1) == 1) and np.all(w.max(axis=1) == 1.0):  # selectors (a split)
+            idx = w.argmax(axis=1)
+            q_re, q_im = re[:, idx].transpose(1, 0, 2, 3), im[:, idx].transpose(1, 0, 2, 3)
+        else:
+            q_re = np.einsum("qs,bstf->qbtf", w, re, optimize=True)
+            q_im = np.einsum("qs,bstf->qbtf", w, im, optimize=True)
         mag_q = np.sqrt(np.maximum(q_re * q_re + q_im * q_im, np.float32(PHASE_FLOOR ** 2)))
         shape = (w.shape[0] * mag.shape[0], 1) + mag.shape[2:]
         return (mag_q.reshape(shape), (q_re / mag_q).reshape(shape), (q_im / mag_q).reshape(shape))
