@@ -119,6 +119,17 @@ def assess(sep, mixtures: List[Dict], sr: int, split: bool = False, progress: bo
     return res
 
 
+def first_per_family(mixtures: List[Dict], n: int) -> List[Dict]:
+    """The first ``n`` mixtures of each family, in the set's order."""
+    count: Dict[str, int] = {}
+    out = []
+    for m in mixtures:
+        count[m["family"]] = count.get(m["family"], 0) + 1
+        if count[m["family"]] <= n:
+            out.append(m)
+    return out
+
+
 def validation_set(pool_dir: Path, n: int = 240, seconds: float = 4.0, seed: int = 20_000) -> List[Dict]:
     """Mixtures from a pool's valid split (training sources, unseen renders) in held-out form, for
     choosing between models: the target is each mixture's first family, one absent family is asked too."""
@@ -162,6 +173,7 @@ def main(argv=None) -> int:
     p.add_argument("--per-family", type=int, default=32)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--cache", default="cache/heldout")
+    p.add_argument("--take", type=int, default=0, help="score only the first N mixtures of each family of the set")
     p.add_argument("--split", action="store_true", help="also score split into stems")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write the full results here")
@@ -170,6 +182,8 @@ def main(argv=None) -> int:
         mixtures, sr = validation_set(Path(a.pool), n=a.per_family * 14), 32000
     else:
         mixtures, sr = build(a.set, a.per_family, seed=a.seed, cache=Path(a.cache)), OUT_SR
+    if a.take:
+        mixtures = first_per_family(mixtures, a.take)
     sep = Separator.load(a.bundle, threads=a.threads)
     res = assess(sep, mixtures, sr, split=a.split)
     res["command"] = " ".join(["python -m export.assess"] + (argv if argv is not None else sys.argv[1:]))

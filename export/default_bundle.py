@@ -186,7 +186,7 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
             f"{f} ({r['si_sdri']:.2f} dB)" for f, r in sorted(evaluation["families"].items(),
                                                            key=lambda kv: kv[1]["si_sdri"])[:3]) + "." if evaluation else "."),
         "- Results vary a lot from song to song: on four held-out bass + piano + brass songs \"bass guitar\" gave",
-        "  22.3, -1.2, 18.3 and 4.3 dB SI-SDRi (tests/test_shipped_bundle.py). With drums in the mix, \"bass\"",
+        "  22.3, -1.2, 18.3 and 4.3 dB SI-SDRi (tests/runtime/test_shipped_bundle.py). With drums in the mix, \"bass\"",
         "  keeps the kick drum too (3.7, -2.3, 2.7 dB on three bass + drums + piano songs, seeds 0-2 of that",
         "  test's DRUM_MIX), while \"drums\" itself works (about 12 dB): fitted as a sum of the true parts, the",
         "  \"bass guitar\" answer on six such songs holds the drums below 150 Hz at 0.43-1.0 of their level (above",

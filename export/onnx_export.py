@@ -30,7 +30,7 @@ OUTPUT_NAMES = ["mask", "cos", "sin"]
 PARITY_TOL = 1e-4  # on the magnitude mask
 # cos/sin of the phase mask are normalised tanh pairs: where both are near 0 the angle is ill-conditioned
 # and float32 reordering alone moves it by ~1e-4, so they get a looser bound; the end-to-end waveform
-# parity (tests/test_parity.py) holds the whole path to 1e-4.
+# parity (tests/build/test_parity_official.py) holds the whole path to 1e-4.
 PHASE_TOL = 1e-3
 
 

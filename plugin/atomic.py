@@ -130,6 +130,14 @@ def is_stale(path: PathLike, now: Optional[float] = None, older_than: float = ST
     return age >= older_than and not _process_alive(int(m.group(1)))
 
 
+def temp_files(folder: PathLike) -> List[Path]:
+    """The temp files and folders of this module's naming directly inside ``folder`` (none if unreadable)."""
+    try:
+        return [p for p in Path(folder).iterdir() if TEMP_PATTERN.match(p.name)]
+    except OSError:
+        return []
+
+
 def clean_stale(folder: PathLike, older_than: float = STALE_SECONDS) -> List[Path]:
     """Remove the stale temp files and folders (:func:`is_stale`) directly inside ``folder``; the
     paths removed. Never raises; names not of our pattern are never touched."""

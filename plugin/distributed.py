@@ -134,9 +134,23 @@ def render_ray(inputs: Sequence, queries: Sequence[str], out_dir, *, address: Op
     finally:
         if shutdown or (shutdown is None and started_here) or is_cancelled(cancel):
             ray.shutdown()  # also stops the actors still rendering when cancelled
-        for i in found:  # temp files of actors that were stopped mid-file
-            atomic.clean_stale(out_dir / i.song_dir, older_than=0)
+        _clean_after(out_dir, found)
     return _report(report, rows, found, queries, cancel)
+
+
+def _clean_after(out_dir: Path, found, wait_s: float = 10.0) -> None:
+    """Remove the temp files of actors stopped mid-file. ``ray.shutdown`` returns before the actor
+    processes are gone, and a live writer's file is never removed, so wait (a little) for them."""
+    deadline = time.time() + wait_s
+    folders = {out_dir / i.song_dir for i in found}
+    while True:
+        left = []
+        for folder in folders:
+            atomic.clean_stale(folder, older_than=0)
+            left += atomic.temp_files(folder)
+        if not left or time.time() > deadline:
+            return
+        time.sleep(0.2)
 
 
 def _report(report: Report, rows: List[Dict], found, queries: Sequence[str], cancel: CancelFn) -> Report:

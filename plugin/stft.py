@@ -2,7 +2,7 @@
 
 Settings are AudioSep's: periodic Hann window (win_length == n_fft), ``center=True`` with reflect
 padding, one-sided spectrum, no normalisation. The STFT is computed in float64 and rounded once, so
-its bins agree with torch's exact transform to 1e-5 (tests/test_stft.py). The ISTFT runs in float32:
+its bins agree with torch's exact transform to 1e-5 (tests/build/test_stft.py). The ISTFT runs in float32:
 its output is a waveform of amplitude ~1, where float32 agrees with torch to 1e-5.
 
 Shapes: ``stft`` maps (..., samples) -> complex64 (..., frames, n_fft // 2 + 1) with

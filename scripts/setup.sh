@@ -19,7 +19,7 @@ dry_run=0
 # Audio I/O (PortAudio for playback, libsndfile) and what Qt 6's xcb platform plugin loads to open the
 # desktop host's window: the libraries it links (X11/xcb, xkbcommon, EGL/GL, fontconfig, D-Bus, GLib),
 # libxcb-cursor0, which Qt >= 6.5 opens at run time, and a font. plugin/qtplatform.py checks the same
-# list before the host starts (tests/test_preflight.py keeps the two in step).
+# list before the host starts (tests/host/test_preflight.py keeps the two in step).
 host_pkgs=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0
            libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
            libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1 libxcb-xfixes0

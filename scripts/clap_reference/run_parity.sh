@@ -20,8 +20,8 @@ update=0
 CLAPREF="$VENV" scripts/clap_reference/setup.sh
 fresh=$(mktemp -d)/clap_text_reference.npz
 "$VENV/bin/python" scripts/clap_reference/reference.py --out "$fresh"
-"$PY" tests/test_clap_golden.py --reference "$fresh"
-CLAP_REFERENCE="$fresh" "$PY" -m pytest -q tests/test_clap_golden.py
+"$PY" tests/build/test_clap_golden.py --reference "$fresh"
+CLAP_REFERENCE="$fresh" "$PY" -m pytest -q tests/build/test_clap_golden.py
 if [ $update -eq 1 ]; then
   cp "$fresh" tests/golden/clap_text_reference.npz
   echo "updated tests/golden/clap_text_reference.npz"

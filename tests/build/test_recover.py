@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")  # build-time test: compares with / builds 
 from export import data as D
 from plugin.errors import SepBoardError
 
-DEFAULT = Path(__file__).resolve().parents[1] / "plugin" / "bundles" / "default"
+DEFAULT = Path(__file__).resolve().parents[2] / "plugin" / "bundles" / "default"
 
 
 @pytest.fixture(scope="module")

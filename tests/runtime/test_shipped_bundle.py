@@ -30,7 +30,7 @@ except Exception:  # pragma: no cover - depends on the machine
 needs_test_soundfont = pytest.mark.skipif(not TEST_SF, reason="FluidSynth or the MuseScore soundfont is missing "
                                           "(scripts/setup.sh --test installs them)")
 
-# Measured on the shipped bundle with measure() below (`python tests/test_shipped_bundle.py` prints
+# Measured on the shipped bundle with measure() below (`python tests/runtime/test_shipped_bundle.py` prints
 # them). Thresholds: at least MARGIN_DB below the measured value and clearly above 0 dB; absent
 # output at most MARGIN_DB above the measured level and well below the mix.
 MARGIN_DB = 3.0

@@ -9,7 +9,7 @@ embeddings to cosine >= 0.9999 and max abs <= 1e-4, for AudioSep's recipe (max_l
 laion-clap's own get_text_embedding (max_length 77).
 
 scripts/clap_reference/run_parity.sh regenerates the reference and runs this file against it
-(CLAP_REFERENCE=path); ``python tests/test_clap_golden.py [--reference F]`` prints the numbers.
+(CLAP_REFERENCE=path); ``python tests/build/test_clap_golden.py [--reference F]`` prints the numbers.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 if str(HERE.parent) not in sys.path:

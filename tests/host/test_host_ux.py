@@ -299,7 +299,7 @@ def test_split_is_offered_only_by_a_model_that_can_split(qtbot, sep, song):
 def test_split_with_a_real_multisource_bundle_adds_its_families_and_other(qtbot, song):
     from pathlib import Path
 
-    ms = Separator.load(Path(__file__).resolve().parent / "bundles" / "multisource")
+    ms = Separator.load(Path(__file__).resolve().parents[1] / "bundles" / "multisource")
     w = make_window(qtbot, ms)
     try:
         mix = open_song(qtbot, w, song[0])

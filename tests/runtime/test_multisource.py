@@ -9,7 +9,7 @@ import pytest
 from plugin import Separator
 from plugin.split import DEFAULT_QUERIES, keep
 
-BUNDLES = Path(__file__).resolve().parent / "bundles"
+BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 FAMILIES = ["bass", "drums", "piano"]
 
 

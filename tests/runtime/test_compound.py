@@ -1,5 +1,5 @@
 """Exclusions from a sound: the Wiener combination (plugin.wiener), whole and streamed, and one-pass
-separation of a compound query (plugin.compound). The query language itself: tests/test_query.py."""
+separation of a compound query (plugin.compound). The query language itself: tests/runtime/test_query.py."""
 import numpy as np
 import pytest
 

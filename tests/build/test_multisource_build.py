@@ -148,7 +148,7 @@ def test_a_shipped_multisource_bundle_gives_back_its_training_checkpoint(tmp_pat
     from export.onnx_multisource import recover
     from plugin.runtime import make_session
 
-    bundle = Path(__file__).resolve().parent / "bundles" / "multisource"
+    bundle = Path(__file__).resolve().parents[1] / "bundles" / "multisource"
     model, manifest = recover(bundle)
     rng = np.random.default_rng(0)
     mag = (rng.random((2, 1, 40, 512)) * 2).astype(np.float32)

@@ -17,7 +17,7 @@ from plugin.render import main
 
 from conftest import music_like
 
-MS = Path(__file__).resolve().parent / "bundles" / "multisource"
+MS = Path(__file__).resolve().parents[1] / "bundles" / "multisource"
 
 
 def write(path, x, sr=44100, subtype="FLOAT"):

@@ -17,7 +17,7 @@ from plugin.bundle import Bundle, read_manifest
 from plugin.errors import BundleError
 from plugin.manifest import MANIFEST, write_manifest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
