@@ -26,7 +26,7 @@ LICENSE = ("SepBoard default weights: MIT. Text encoder: all-MiniLM-L6-v2 (Apach
 
 
 def load_default_model(checkpoint):
-    from .train import DefaultModel
+    from .default_model import DefaultModel
 
     ck = safe_torch_load(checkpoint)
     cfg = ResUNetConfig.from_dict(json.loads(ck["arch"]))
@@ -62,7 +62,7 @@ LOSS_TEXT = {
 
 def loss_history(training: dict) -> str:
     """One sentence per training invocation (``phases`` in the checkpoint's state)."""
-    from .train import ABSENT_P, ABSENT_WEIGHT
+    from .default_losses import ABSENT_P, ABSENT_WEIGHT
 
     def setting(q):  # phases recorded before the absent settings were default ones
         return (q["loss"], q["lr"], q.get("absent_weight", ABSENT_WEIGHT), q.get("absent_p", ABSENT_P),
