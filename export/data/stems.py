@@ -176,3 +176,24 @@ def build_mixed_pool(root: Path, split: str, clips: int, seconds: float, seed: i
                 index_path.write_text(json.dumps(index, indent=1))
     log.info("pool %s: %d families in %.0f s", split, len(todo), time.time() - t0)
     return index
+
+
+def main(argv=None) -> int:
+    """``python -m export.data.stems --out runs/pool2``: the training and validation pools."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m export.data.stems", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="runs/pool2")
+    p.add_argument("--clips", type=int, default=400, help="training clips per family")
+    p.add_argument("--valid-clips", type=int, default=48)
+    p.add_argument("--seconds", type=float, default=6.0)
+    p.add_argument("--workers", type=int, default=2)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    build_mixed_pool(Path(a.out), "valid", a.valid_clips, a.seconds, seed=2000, workers=a.workers)
+    build_mixed_pool(Path(a.out), "train", a.clips, a.seconds, seed=1000, workers=a.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
