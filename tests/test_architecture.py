@@ -23,7 +23,6 @@ MAX_FUNCTION_LINES = 80
 # Today's offenders outside plugin/, at their current size: they may shrink, not grow, and an entry
 # must go as soon as its module or function fits (the test says so). plugin/ has none.
 MODULE_ALLOWLIST: Dict[str, int] = {
-    "export/clap_text.py": 419,
 }
 FUNCTION_ALLOWLIST: Dict[str, int] = {
     "export/default_bundle.py::model_card": 103,
