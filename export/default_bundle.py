@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import List
 
 from .checkpoint import safe_torch_load
 from .resunet import ResUNetConfig
@@ -26,7 +27,7 @@ LICENSE = ("SepBoard default weights: MIT. Text encoder: all-MiniLM-L6-v2 (Apach
 
 
 def load_default_model(checkpoint):
-    from .train import DefaultModel
+    from .default_model import DefaultModel
 
     ck = safe_torch_load(checkpoint)
     cfg = ResUNetConfig.from_dict(json.loads(ck["arch"]))
@@ -62,7 +63,7 @@ LOSS_TEXT = {
 
 def loss_history(training: dict) -> str:
     """One sentence per training invocation (``phases`` in the checkpoint's state)."""
-    from .train import ABSENT_P, ABSENT_WEIGHT
+    from .default_losses import ABSENT_P, ABSENT_WEIGHT
 
     def setting(q):  # phases recorded before the absent settings were default ones
         return (q["loss"], q["lr"], q.get("absent_weight", ABSENT_WEIGHT), q.get("absent_p", ABSENT_P),
@@ -110,11 +111,15 @@ def widening_text(training: dict) -> str:
 
 
 def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
-    from .evaluate import markdown
+    """The bundle's MODEL_CARD.md: model, training, evaluation (when ``evaluation`` is given), limits, licences."""
+    return "\n".join(card_model(manifest, training) + card_training(training) + card_evaluation(evaluation)
+                     + card_limits(evaluation))
 
-    s = evaluation["summary"] if evaluation else {}
+
+def card_model(manifest: dict, training: dict) -> List[str]:
+    """The model card's title, summary and ``## Model`` section."""
     arch = manifest["separator"]["architecture"]
-    lines = [
+    return [
         "# SepBoard embedded default model",
         "",
         "A small text-queried separator shipped inside SepBoard so that separation works on a fresh machine",
@@ -131,6 +136,12 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         f"exported {'int8' if training.get('text_quantized') else 'fp32'} "
         f"(cosine to fp32 >= {training.get('text_int8_min_cosine') or float('nan'):.4f}).",
         "",
+    ]
+
+
+def card_training(training: dict) -> List[str]:
+    """The model card's ``## Training`` section."""
+    lines = [
         "## Training",
         "",
         f"- {training.get('steps', '?')} steps in {training.get('minutes') or 0:.0f} minutes on "
@@ -158,6 +169,16 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         "mixtures of 2-5 stems, a curriculum from 2-3 stems, loudness -28..-12 dBFS per stem.",
         "- Families: " + ", ".join(json.loads(training.get("families", "[]")) or []) + ".",
         "",
+    ]
+    return lines
+
+
+def card_evaluation(evaluation: dict) -> List[str]:
+    """The model card's ``## Evaluation`` section; the results table and summary only with ``evaluation``."""
+    from .evaluate import markdown
+
+    s = evaluation["summary"] if evaluation else {}
+    lines = [
         "## Evaluation",
         "",
         "Held-out mixtures from a different seed, a soundfont never used in training (MuseScore General) and",
@@ -175,7 +196,13 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
                   f"absent-instrument output {s['absent_db']:.1f} dB re mix; separation RTF "
                   f"{evaluation['rtf_separation']:.3f} on 2 threads with {evaluation['queries_per_pass']} queries per pass.",
                   "", f"Reproduce: `{evaluation['command']}`", ""]
-    lines += [
+    return lines
+
+
+def card_limits(evaluation: dict) -> List[str]:
+    """The model card's ``## Limits`` (with held-out figures when ``evaluation`` is given) and ``## Licences``."""
+    s = evaluation["summary"] if evaluation else {}
+    return [
         "## Limits",
         "",
         "- Trained on synthetic General MIDI renders: expect less on real recordings (real timbres, rooms,",
@@ -211,7 +238,6 @@ def model_card(manifest: dict, evaluation: dict, training: dict) -> str:
         LICENSE,
         "",
     ]
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

@@ -164,7 +164,7 @@ def main(argv=None) -> int:
     from plugin import Separator
     from plugin.errors import SepBoardError
 
-    from .train import ensure_pools
+    from .default_examples import ensure_pools
 
     try:
         sep = Separator.load(a.bundle, threads=a.threads, precision="int8" if a.int8 else "fp32")

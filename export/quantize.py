@@ -77,21 +77,43 @@ def export_int8_core(model: ResUNet30, magnitudes: Sequence[np.ndarray], conditi
     calibration condition vectors [D] (the queries users will type, through the text encoder).
     Returns (core bytes, the manifest's patch list, report {max/mean abs mask difference to fp32}).
     """
-    import onnx
-    import onnxruntime as ort
-    from onnx import numpy_helper
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from plugin.bundle import make_session, patch_core
-
-    from .onnx_export import ExportError, atomic_write_bytes, export_placeholder_core, site_patches
+    from .onnx_export import ExportError, atomic_write_bytes, export_placeholder_core
 
     model = model.eval()
     core, fp32 = export_placeholder_core(model)
     n_sites = len(core.kinds)
-    plan = core.patches()
+    q = _quantize_calibrated(model, fp32, core.patches(), n_sites, magnitudes, conditions)
+    data, patches = _make_patchable(q, core.kinds)
+
+    # measure: int8 core (patched the runtime's way) vs the fp32 torch model, on held-out inputs
+    checks = list(check_conditions) if check_conditions is not None else list(conditions[-2:])
+    mags = list(check_magnitudes) if check_magnitudes is not None else list(magnitudes[-2:])
+    report = _mask_difference(model, data, patches, n_sites, checks, mags)
+    report["calibration"] = {"conditions": len(conditions), "inputs": len(magnitudes)}
+    max_mean_diff = MAX_MEAN_MASK_DIFF if max_mean_diff is None else max_mean_diff
+    if report["mean_abs_mask_vs_fp32"] > max_mean_diff:
+        raise ExportError(f"the int8 core's masks differ from fp32 by {report['mean_abs_mask_vs_fp32']:.3f} on "
+                          f"average (> {max_mean_diff}): not writing it")
+    log.info("separator_core_int8.onnx %.1f MB, mask vs fp32: max %.3f, mean %.4f", len(data) / 1e6,
+             report["max_abs_mask_vs_fp32"], report["mean_abs_mask_vs_fp32"])
+    if core_path is not None:
+        atomic_write_bytes(Path(core_path), data)
+    return data, patches, report
+
+
+def _quantize_calibrated(model: ResUNet30, fp32: bytes, plan, n_sites: int, magnitudes: Sequence[np.ndarray],
+                         conditions: Sequence[np.ndarray]):
+    """The placeholder core ``fp32`` quantised statically (QDQ, per-channel s8 weights, u8 activations),
+    with activation ranges calibrated on ``magnitudes`` over every condition; an onnx ModelProto."""
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from plugin.bundle import patch_core
+
+    from .onnx_export import site_patches
 
     class Reader(CalibrationDataReader):
         def __init__(self, items):
@@ -130,8 +152,17 @@ def export_int8_core(model: ResUNet30, magnitudes: Sequence[np.ndarray], conditi
         quantize_static(str(tmp / "core.onnx"), str(tmp / "int8.onnx"), None,
                         calibration_cache_path=str(tmp / "ranges.json"), **opts)
         q = onnx.load(str(tmp / "int8.onnx"))
+    return q
 
-    # the per-query parameters, in a base form the runtime's patches start from
+
+def _make_patchable(q, kinds: Sequence[str]):
+    """Put every site's int8 parameters of ``q`` in the base form the runtime's patches start from;
+    returns (core bytes, the manifest's patch list)."""
+    import onnx
+    from onnx import numpy_helper
+
+    from .onnx_export import ExportError
+
     inits = {i.name: i for i in q.graph.initializer}
 
     def arr(name):
@@ -141,7 +172,7 @@ def export_int8_core(model: ResUNet30, magnitudes: Sequence[np.ndarray], conditi
         inits[name].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(value), name))
 
     targets = []
-    for k, kind in enumerate(core.kinds):
+    for k, kind in enumerate(kinds):
         x = f"sites.{k}" if kind == "site" else f"folded.{k}"
         names = [f"{x}.weight_quantized", f"{x}.weight_scale", f"{x}.bias_quantized", f"{x}.bias_quantized_scale"]
         missing = [n for n in names if n not in inits]
@@ -171,10 +202,14 @@ def export_int8_core(model: ResUNet30, magnitudes: Sequence[np.ndarray], conditi
                     {"value": b, "op": "q8_bias", "weight": w, "offset": offsets[names[2]], "count": c,
                      "scale_offset": offsets[names[3]]},
                     {"value": w, "op": "scale_abs", "offset": offsets[names[3]], "count": c}]
+    return data, patches
 
-    # measure: int8 core (patched the runtime's way) vs the fp32 torch model, on held-out inputs
-    checks = list(check_conditions) if check_conditions is not None else list(conditions[-2:])
-    mags = list(check_magnitudes) if check_magnitudes is not None else list(magnitudes[-2:])
+
+def _mask_difference(model: ResUNet30, data: bytes, patches, n_sites: int, checks, mags) -> Dict:
+    """{max, mean abs mask difference} between the int8 core ``data`` patched for each of ``checks``
+    (the runtime's way) and the fp32 torch model, on the magnitudes ``mags``."""
+    from plugin.bundle import make_session, patch_core
+
     worst, total, count = 0.0, 0.0, 0
     for c in checks:
         sess = make_session(patch_core(data, patches, _film_values(model, c, n_sites)),
@@ -186,17 +221,7 @@ def export_int8_core(model: ResUNet30, magnitudes: Sequence[np.ndarray], conditi
                 ref = model.forward_masks(torch.from_numpy(m.astype(np.float32)), cond)[0].numpy()
             d = np.abs(got - ref)
             worst, total, count = max(worst, float(d.max())), total + float(d.sum()), count + d.size
-    report = {"max_abs_mask_vs_fp32": worst, "mean_abs_mask_vs_fp32": total / max(count, 1),
-              "calibration": {"conditions": len(conditions), "inputs": len(magnitudes)}}
-    max_mean_diff = MAX_MEAN_MASK_DIFF if max_mean_diff is None else max_mean_diff
-    if report["mean_abs_mask_vs_fp32"] > max_mean_diff:
-        raise ExportError(f"the int8 core's masks differ from fp32 by {report['mean_abs_mask_vs_fp32']:.3f} on "
-                          f"average (> {max_mean_diff}): not writing it")
-    log.info("separator_core_int8.onnx %.1f MB, mask vs fp32: max %.3f, mean %.4f", len(data) / 1e6, worst,
-             report["mean_abs_mask_vs_fp32"])
-    if core_path is not None:
-        atomic_write_bytes(Path(core_path), data)
-    return data, patches, report
+    return {"max_abs_mask_vs_fp32": worst, "mean_abs_mask_vs_fp32": total / max(count, 1)}
 
 
 def music_magnitudes(model_cfg, audio: np.ndarray, sr: int, frames: int = 200, count: int = 6) -> List[np.ndarray]:

@@ -70,7 +70,7 @@ def recover_model(bundle: Path):
     import torch
 
     from .resunet import ResUNetConfig
-    from .train import DefaultModel
+    from .default_model import DefaultModel
 
     bundle = Path(bundle)
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -204,7 +204,8 @@ def recover(bundle: Path, out: Path, pool: Optional[Path] = None, batches: int =
     import torch
 
     from . import data as D
-    from .train import PhraseBank, ensure_pools, make_batch, save_checkpoint
+    from .default_examples import PhraseBank, ensure_pools, make_batch
+    from .default_model import save_checkpoint
 
     model, manifest, report = recover_model(bundle)
     report["max_abs_vs_onnx"] = check_against_onnx(model, bundle)

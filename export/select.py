@@ -7,8 +7,9 @@ This tool scores each candidate with export.evaluate's protocol on the *validati
 soundfonts, a seed training never drew; ``--per-family`` mixtures per family, 1-3 other families each)
 with the family's first phrasing and an absent family's; the held-out phrasings and the test soundfont
 stay unseen, so the held-out table measured afterwards is still a held-out measurement. Separation
-is torch, whole clip (the runtime matches it to 1e-4). Ranked by export.train.selection_score (SI-SDRi
-less the level and absent penalties), the absent output's margin under -15 dB printed beside it.
+is torch, whole clip (the runtime matches it to 1e-4). Ranked by
+export.default_validation.selection_score (SI-SDRi less the level and absent penalties), the absent
+output's margin under -15 dB printed beside it.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def score_checkpoint(path, pool_dir: Path, per_family: int = 12, seconds: float 
                      embed=None, progress: bool = False) -> Dict:
     from .default_bundle import load_default_model
     from .evaluate import evaluate
-    from .train import selection_score
+    from .default_validation import selection_score
 
     model, state = load_default_model(path)
     res = evaluate(TorchQueries(model, embed), Path(pool_dir), per_family=per_family, seconds=seconds, seed=seed,

@@ -79,7 +79,7 @@ def widen_model(old_model, new_widths: Sequence[int], seed: int = 0):
     import torch
 
     from .resunet import ResUNetConfig
-    from .train import DefaultModel
+    from .default_model import DefaultModel
 
     old_cfg = old_model.sep.cfg
     wo, wn = list(old_cfg.widths), [int(w) for w in new_widths]
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     import torch
 
     from .default_bundle import load_default_model
-    from .train import save_checkpoint
+    from .default_model import save_checkpoint
     from plugin.errors import SepBoardError
 
     try:

@@ -161,15 +161,17 @@ def test_training_loop_reduces_the_loss(tmp_path):
     pool_dir = synthetic_pool(tmp_path / "pool", "train")
     synthetic_pool(tmp_path / "pool", "valid")
     arch = json.dumps({"widths": [4, 8, 8, 16, 16], "condition_dim": 16})
-    args = parse_args(["--minutes", "0.4", "--out", str(tmp_path / "run"), "--pool", str(pool_dir), "--clips", "2",
-                       "--batch", "4", "--seconds", "1.0", "--eval-every", "10", "--valid-n", "8", "--arch", arch,
-                       "--threads", "1"])
+    # a step limit, not a wall-clock one, so that a loaded machine trains exactly as far (--minutes is
+    # far more than 12 steps need; the later invocations stop on their minutes)
+    args = parse_args(["--minutes", "30", "--max-steps", "12", "--out", str(tmp_path / "run"), "--pool", str(pool_dir),
+                       "--clips", "2", "--batch", "4", "--seconds", "1.0", "--eval-every", "10", "--valid-n", "8",
+                       "--arch", arch, "--threads", "1"])
     bank = FakeBank()
     out = train(args, bank=bank)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["steps"] > 10 and (out / "last.pt").exists() and (out / "best.pt").exists()
+    assert summary["steps"] == 12 and (out / "last.pt").exists() and (out / "best.pt").exists()
     curve = [json.loads(l) for l in open(out / "curve.jsonl")]
-    assert len(curve) >= 2 and all(np.isfinite(c["si_sdri"]) for c in curve)
+    assert [c["step"] for c in curve] == [10, 12] and all(np.isfinite(c["si_sdri"]) for c in curve)
     # resume continues the same run (the plan grows, the step count carries on)
     args2 = parse_args(["--minutes", "0.1", "--out", str(out), "--pool", str(pool_dir), "--clips", "2", "--batch", "4",
                         "--seconds", "1.0", "--resume", "--threads", "1", "--eval-every", "1000", "--valid-n", "4"])
