@@ -181,8 +181,9 @@ def card_evaluation(evaluation: dict) -> List[str]:
     lines = [
         "## Evaluation",
         "",
-        "Held-out mixtures from a different seed, a soundfont never used in training (MuseScore General) and",
-        "other espeak-ng voices; 1-3 other families per mixture. SDRi = SDR(s, ŝ) - SDR(s, mix) with SDR the",
+        "Test-pool mixtures from a different seed, MuseScore General (not independent of training: it reuses",
+        "FluidR3's samples for several instruments, so read these numbers as optimistic; export.assess scores",
+        "sources reserved for evaluation) and other espeak-ng voices; 1-3 other families per mixture. SDRi = SDR(s, ŝ) - SDR(s, mix) with SDR the",
         "plain energy ratio (AudioSep's definition), SI-SDRi likewise; mean per family, then over families.",
         "Separation through the runtime (ONNX Runtime, block-wise)."
         + (f" {evaluation['mixtures']} mixtures; ± is the 95 % interval of the mean over the draw of mixtures"

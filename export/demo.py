@@ -3,8 +3,8 @@
     python -m export.demo --out plugin/demo/demo_song.flac [--stems DIR] [--seconds 24]
 
 A short arrangement in one key and tempo (drums, bass, piano, strings, saxophone lead and a sung
-voice) rendered with the MuseScore General soundfont, which the embedded default model never saw
-in training, panned to stereo at 44.1 kHz with a little reverb. Deterministic for a given seed.
+voice) rendered with the MuseScore General soundfont (which shares several instruments' samples
+with FluidR3, a training soundfont: a demo, not a held-out test), panned to stereo at 44.1 kHz with a little reverb. Deterministic for a given seed.
 """
 from __future__ import annotations
 

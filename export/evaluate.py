@@ -1,7 +1,8 @@
 """Evaluate a bundle on held-out synthetic mixtures: ``python -m export.evaluate --bundle DIR``.
 
-The test pool uses a different seed, a soundfont never used in training (MuseScore General) and
-other espeak-ng voices, so the numbers measure generalisation, not memorisation. For every family,
+The test pool uses a different seed, MuseScore General and other espeak-ng voices. MuseScore General
+reuses FluidR3's samples for several instruments, so this pool is not independent of training:
+``export.assess`` scores the sets reserved for evaluation (export.heldout). For every family,
 ``--per-family`` mixtures hold it plus 1-3 other families at random loudness (-28..-12 dBFS each).
 Metrics as AudioSep defines them: SDRi = SDR(s, ŝ) - SDR(s, mix) with SDR the plain energy ratio,
 and SI-SDRi; mean per family, then over families. Also: output energy for a query of a family that

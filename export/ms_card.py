@@ -21,7 +21,7 @@ TARGETS = (("synthetic held-out (freepats): mean SI-SDRi", ">= 8 dB, no family b
            ("bundle size", "<= 50 MB"))
 
 
-def _section(title: str, res: Optional[Dict], what: str) -> str:
+def section(title: str, res: Optional[Dict], what: str) -> str:
     if not res:
         return f"## {title}\n\nNot measured.\n"
     s = res["summary"]
@@ -71,13 +71,13 @@ def model_card(manifest: Dict, valid: Optional[Dict], real: Optional[Dict], free
         "families. Sources reserved for evaluation (freepats, timidity patches, hydrogen-drumkits, sonic-pi-samples, "
         "flite and festival's kal/slt voices, npm @audio-samples pianos) are never read in training "
         "(export.data.sources checks every file).", "",
-        _section("Validation (for choosing models)", valid,
+        section("Validation (for choosing models)", valid,
                  "The pool's valid split: training sources, renders never trained on, 4 s mixtures at 32 kHz."),
-        _section("Held-out: real recordings", real,
+        section("Held-out: real recordings", real,
                  "export.heldout 'real': the npm @audio-samples grand piano, hydrogen-drumkits' kits (less those that "
                  "repeat training recordings), Sonic Pi's bass hits, guitar phrases, drum loops and drones, flite "
                  "voices speaking and singing; 2-4 musically related parts, 44.1 kHz stereo, panned."),
-        _section("Held-out: another soundfont (freepats)", freepats,
+        section("Held-out: another soundfont (freepats)", freepats,
                  "export.heldout 'freepats': every family through timidity with Debian's freepats patches, voice "
                  "also as flite speaking and singing; 2-4 related parts, 44.1 kHz stereo."),
     ]
