@@ -7,7 +7,8 @@ answer (AudioSep's definitions, on both channels), the answer's level against th
 absent query's output energy re the mix, and whether the answer is closer to the asked part than to
 any other: the answer is fitted as a sum of gains on the true parts (least squares) and the asked
 part's fitted energy must be the largest. With ``--split`` the bundle's split into stems is scored
-too (which families it returns, and the returned stems' SI-SDRi).
+too (which families it returns, and the returned stems' SI-SDRi), at ``--split-threshold`` and over a
+sweep of thresholds; a stem named by a query stands for its family (``SPLIT_QUERY_FAMILIES``).
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+
+from plugin.split import THRESHOLD_DB
 
 from .data.taxonomy import FAMILIES
 from .evaluate import mean_over_families
@@ -47,15 +50,50 @@ def score_mixture(sep, m: Dict, sr: int, phrasings: bool = True) -> Dict:
             "closest_ok": closest_part(stems[0], parts) == 0, "seconds": elapsed, "queries": len(queries)}
 
 
+# what a split stem named by a query (plugin.split.DEFAULT_QUERIES) holds, where the name is not a family's
+SPLIT_QUERY_FAMILIES = {"vocals": ("voice",), "bass guitar": ("bass",), "synthesizer": ("synth pad", "synth lead"),
+                        "strings": ("strings", "cello")}
+SWEEP_DB = tuple(range(-36, -3, 3))
+
+
+def stem_families(name: str) -> tuple:
+    """The families a split stem called ``name`` stands for (a family's own name stands for itself)."""
+    return SPLIT_QUERY_FAMILIES.get(name, (name,))
+
+
 def score_split(sep, m: Dict, sr: int) -> Dict:
+    """Every stem the split can return, with its level re the mix and, where it stands for a family
+    present in the mixture, its SI-SDRi against that part; ``split_at`` applies a threshold."""
     parts, names = m["parts"], [m["family"]] + list(m["others"])
     mix = parts.sum(axis=0)
-    stems = sep.split(mix, sr)
-    got = [k for k in stems if k != "other"]
-    gains = [si_sdr(parts[i].reshape(-1), stems[f].reshape(-1)) - si_sdr(parts[i].reshape(-1), mix.reshape(-1))
-             for i, f in enumerate(names) if f in stems]
-    return {"returned": got, "present": names, "hits": sum(f in got for f in names), "false": sum(f not in names for f in got),
-            "si_sdri": gains}
+    stems = sep.split(mix, sr, threshold_db=float("-inf"))
+    stems.pop("other")
+    x = mix.reshape(-1)
+    rows = []
+    for name, stem in stems.items():
+        fams = [f for f in stem_families(name) if f in names]
+        gain = None
+        if fams:
+            s = parts[names.index(fams[0])].reshape(-1)
+            gain = si_sdr(s, stem.reshape(-1)) - si_sdr(s, x)
+        rows.append({"name": name, "level_db": energy_db_rel(stem.reshape(-1), x), "families": fams, "si_sdri": gain})
+    return {"present": names, "stems": rows}
+
+
+def split_at(scored: List[Dict], threshold_db: float) -> Dict:
+    """Recall of the present families, stems returned that stand for no present family (per mixture),
+    and the returned stems' mean SI-SDRi, when stems below ``threshold_db`` re the mix stay in "other"."""
+    hits = present = false = 0
+    gains: List[float] = []
+    for s in scored:
+        kept = [r for r in s["stems"] if r["level_db"] >= threshold_db]
+        covered = {f for r in kept for f in r["families"]}
+        hits += sum(f in covered for f in s["present"])
+        present += len(s["present"])
+        false += sum(not r["families"] for r in kept)
+        gains += [r["si_sdri"] for r in kept if r["si_sdri"] is not None]
+    return {"threshold_db": threshold_db, "recall": hits / max(1, present),
+            "false_per_mixture": false / max(1, len(scored)), "si_sdri": float(np.mean(gains)) if gains else float("nan")}
 
 
 def summarise(rows: List[Dict]) -> Dict:
@@ -99,7 +137,8 @@ def markdown(res: Dict) -> str:
     return "\n".join(lines)
 
 
-def assess(sep, mixtures: List[Dict], sr: int, split: bool = False, progress: bool = True) -> Dict:
+def assess(sep, mixtures: List[Dict], sr: int, split: bool = False, progress: bool = True,
+           split_threshold_db: float = THRESHOLD_DB) -> Dict:
     rows, splits = [], []
     for i, m in enumerate(mixtures):
         row = score_mixture(sep, m, sr)
@@ -112,10 +151,8 @@ def assess(sep, mixtures: List[Dict], sr: int, split: bool = False, progress: bo
     res = summarise(rows)
     res["per_mixture"] = [{k: r[k] for k in ("family", "si_sdri", "sdri", "absent_db", "closest_ok")} for r in rows]
     if split:
-        hits = sum(s["hits"] for s in splits)
-        res["split"] = {"recall": hits / max(1, sum(len(s["present"]) for s in splits)),
-                        "false_per_mixture": float(np.mean([s["false"] for s in splits])),
-                        "si_sdri": float(np.mean([v for s in splits for v in s["si_sdri"]] or [np.nan]))}
+        res["split"] = split_at(splits, split_threshold_db)
+        res["split_sweep"] = [split_at(splits, t) for t in SWEEP_DB]
     return res
 
 
@@ -174,7 +211,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--cache", default="cache/heldout")
     p.add_argument("--take", type=int, default=0, help="score only the first N mixtures of each family of the set")
-    p.add_argument("--split", action="store_true", help="also score split into stems")
+    p.add_argument("--split", action="store_true", help="also score split into stems (and a sweep of thresholds)")
+    p.add_argument("--split-threshold", type=float, default=THRESHOLD_DB, help="split's level threshold, dB re the input")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write the full results here")
     a = p.parse_args(argv)
@@ -185,7 +223,7 @@ def main(argv=None) -> int:
     if a.take:
         mixtures = first_per_family(mixtures, a.take)
     sep = Separator.load(a.bundle, threads=a.threads)
-    res = assess(sep, mixtures, sr, split=a.split)
+    res = assess(sep, mixtures, sr, split=a.split, split_threshold_db=a.split_threshold)
     res["command"] = " ".join(["python -m export.assess"] + (argv if argv is not None else sys.argv[1:]))
     print(markdown(res))
     s = res["summary"]

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from export.assess import closest_part  # noqa: E402
+from export.assess import closest_part, score_split, split_at  # noqa: E402
 from export.data.sources import ReservedSourceError, is_reserved, require_trainable  # noqa: E402
 from export.heldout import midi_bytes  # noqa: E402
 from export.mixer import MixConfig, StemBank, TorchMixer  # noqa: E402
@@ -162,3 +162,32 @@ def test_a_shipped_multisource_bundle_gives_back_its_training_checkpoint(tmp_pat
     ck = torch.load(recover_checkpoint(bundle, tmp_path / "run" / "last.pt"), weights_only=True)
     assert json.loads(ck["state"])["families"] == manifest["separator"]["families"] + ["other"]
     assert json.loads(ck["arch"])["kind"] == "multisource"
+
+
+class _QuerySplitter:
+    """A split by queries, as a model without a family head gives it: the stems are named by query."""
+
+    def __init__(self, stems):
+        self.stems = stems
+
+    def split(self, mix, sr, threshold_db):
+        out = {k: v for k, v in self.stems.items()}
+        out["other"] = mix - sum(self.stems.values())
+        return out
+
+
+def test_split_scoring_reads_query_named_stems_as_their_families():
+    """"vocals" and "bass guitar" stand for voice and bass: a split by queries is not charged a miss
+    and a false family for a stem that is the part asked for; a faint stem of an absent family counts
+    as false only when the threshold lets it through."""
+    rng = np.random.default_rng(0)
+    voice, drums = (rng.standard_normal((2, 1, 8000)) * 0.1).astype(np.float32)
+    m = {"family": "voice", "others": ["drums"], "parts": np.stack([voice, drums])}
+    faint = (rng.standard_normal((1, 8000)) * 0.001).astype(np.float32)  # -40 dB re the mix
+    scored = [score_split(_QuerySplitter({"vocals": voice, "drums": drums * 0.9, "bass guitar": faint}), m, 8000)]
+    at = split_at(scored, -24.0)
+    assert at["recall"] == 1.0 and at["false_per_mixture"] == 0.0
+    assert at["si_sdri"] > 20  # "vocals" is the voice part exactly
+    low = split_at(scored, -50.0)
+    assert low["recall"] == 1.0 and low["false_per_mixture"] == 1.0
+    assert split_at(scored, 0.0)["recall"] == 0.0
