@@ -442,3 +442,27 @@ def test_select_ranks_checkpoints_on_the_validation_split(tmp_path, capsys, monk
     assert bundle_main(["--checkpoint", str(tmp_path / "through.pt"), "--selection", str(tmp_path / "only9.json"),
                         "--out", str(tmp_path / "b"), "--no-eval"]) == 2
     assert not (tmp_path / "b").exists()
+
+
+def test_model_card_shows_the_independent_held_out_results():
+    """The card carries export.assess's tables for the reserved sources, with their means and worst
+    family computed from those results, and says nothing of them when none were given."""
+    from export.assess import summarise
+    from export.default_bundle import card_independent
+
+    def result(values):
+        rows = [{"family": f, "si_sdri": v, "sdri": v + 2, "heldout_si_sdri": [v], "level_db": -1.0,
+                 "absent_db": -15.0, "closest_ok": v > 0, "seconds": 1.0, "audio_s": 10.0}
+                for f, vs in values.items() for v in vs]
+        res = summarise(rows)
+        res["command"] = "python -m export.assess --set x"
+        return res
+
+    freepats = result({"bass": [4.0, 6.0], "piano": [1.0, 3.0]})
+    real = result({"drums": [3.0, 5.0], "electric guitar": [-9.0, -11.0]})
+    text = "\n".join(card_independent({"summary": {"si_sdri": 5.0}}, freepats, real))
+    assert "Independent held-out: another soundfont (freepats)" in text and "Independent held-out: real recordings" in text
+    assert "3.5 dB on an unseen soundfont" in text  # mean over families of 5.0 and 2.0
+    assert "-3.0 dB on recorded instruments (electric guitar -10.0 dB)" in text
+    assert "against 5.0 dB on the test pool above" in text
+    assert card_independent(None, None, None) == []
