@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -38,17 +37,10 @@ def load_default_model(checkpoint):
 
 
 def text_writer(model, report: dict):
-    from .minilm import MAX_TOKENS, export_text_encoder, tokenizer_path
+    """The default model's text encoder for the bundle writer: MiniLM then its learned projection."""
+    from .minilm import text_writer as minilm_writer
 
-    def write(stage: Path) -> dict:
-        report.update(export_text_encoder(model.projection, stage / "text_encoder.onnx"))
-        shutil.copyfile(tokenizer_path(), stage / "tokenizer.json")
-        return {"file": "text_encoder.onnx", "tokenizer": "tokenizer.json", "kind": "minilm-l6-projection",
-                "max_tokens": MAX_TOKENS, "pooling": "mean", "normalize": True,
-                "input_names": ["input_ids", "attention_mask"], "output_name": "embedding", "pad_id": 0,
-                "lowercase": False}
-
-    return write
+    return minilm_writer(report, model.projection)
 
 
 LOSS_TEXT = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -175,3 +175,23 @@ def export_text_encoder(projection: nn.Linear, path: Path, quantize: bool = True
         if p.exists() and p != path:
             p.unlink()
     return report
+
+
+def text_writer(report: dict, projection: Optional[nn.Linear] = None,
+                quantize: bool = True) -> Callable[[Path], Dict[str, Any]]:
+    """A bundle writer's ``text_encoder``: writes text_encoder.onnx (MiniLM, mean pooling, L2, then
+    ``projection`` if given) and tokenizer.json into the staging folder, records the export in
+    ``report``, and returns the manifest's ``text_encoder`` entry."""
+
+    def write(stage: Path) -> Dict[str, Any]:
+        import shutil
+
+        report.update(export_text_encoder(projection, stage / "text_encoder.onnx", quantize=quantize))
+        shutil.copyfile(tokenizer_path(), stage / "tokenizer.json")
+        return {"file": "text_encoder.onnx", "tokenizer": "tokenizer.json",
+                "kind": "minilm-l6-projection" if projection is not None else "minilm-l6",
+                "max_tokens": MAX_TOKENS, "pooling": "mean", "normalize": True,
+                "input_names": ["input_ids", "attention_mask"], "output_name": "embedding", "pad_id": 0,
+                "lowercase": False}
+
+    return write

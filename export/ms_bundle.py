@@ -9,7 +9,6 @@ the runtime's "did you mean" suggestions.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -42,22 +41,6 @@ def separator_manifest(model: MultiSourceModel, families: List[str]) -> Dict[str
             "parameters": count_parameters(model),
         },
     }
-
-
-def minilm_text_writer(report: dict, quantize: bool = True) -> Callable[[Path], Dict[str, Any]]:
-    """Writes text_encoder.onnx (MiniLM, mean pooling, L2) and tokenizer.json into a staging folder."""
-
-    def write(stage: Path) -> Dict[str, Any]:
-        from .minilm import MAX_TOKENS, export_text_encoder, tokenizer_path
-
-        report.update(export_text_encoder(None, stage / "text_encoder.onnx", quantize=quantize))
-        shutil.copyfile(tokenizer_path(), stage / "tokenizer.json")
-        return {"file": "text_encoder.onnx", "tokenizer": "tokenizer.json", "kind": "minilm-l6",
-                "max_tokens": MAX_TOKENS, "pooling": "mean", "normalize": True,
-                "input_names": ["input_ids", "attention_mask"], "output_name": "embedding", "pad_id": 0,
-                "lowercase": False}
-
-    return write
 
 
 def write_multisource_bundle(out: Path, model: MultiSourceModel, families: List[str], *, name: str, source: str,
@@ -141,6 +124,8 @@ def main(argv=None) -> int:
         return 0
     if not (a.checkpoint and a.router):
         p.error("--checkpoint and --router are required (or --recover BUNDLE)")
+    from .minilm import text_writer
+
     model, state = load_checkpoint(Path(a.checkpoint), Path(a.router))
     families = state.get("families", FAMILY_NAMES + ["other"])[:-1]
     vocabulary = [ph for f in families for ph in FAMILIES[f].phrases]
@@ -149,7 +134,7 @@ def main(argv=None) -> int:
                 "router": state.get("router"), "checkpoint": Path(a.checkpoint).name}
     out = write_multisource_bundle(Path(a.out), model, families, name=a.name, license=LICENSE,
                                    source="SepBoard embedded default model (export.trainer, multi-source)",
-                                   text_encoder=minilm_text_writer(report), vocabulary=vocabulary,
+                                   text_encoder=text_writer(report), vocabulary=vocabulary,
                                    extra={"training": training})
     from .bundle_writer import update_manifest
 
