@@ -118,3 +118,15 @@ def music_like(n: int, sr: int = 32000, channels: int = 1, seed: int = 0) -> np.
         x += 0.02 * r.standard_normal(n)
         out.append(x)
     return np.asarray(out, np.float32)
+
+
+def fake_embed(texts):
+    """A phrase's vector is the sum of its words' vectors plus a large shared component, as real text
+    encoders have; a word is its own random direction, so a misspelling is unrelated to the word."""
+    out = []
+    for t in texts:
+        v = np.full(64, 3.0)
+        for w in t.lower().split():
+            v = v + np.random.default_rng(sum(ord(c) * 31 ** i for i, c in enumerate(w)) % 2 ** 32).standard_normal(64)
+        out.append(v / np.linalg.norm(v))
+    return np.stack(out)

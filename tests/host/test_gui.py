@@ -24,12 +24,12 @@ from gui.dialogs import AutoPrompter  # noqa: E402
 from gui.playback import FakeBackend  # noqa: E402
 from gui.tracks import Track  # noqa: E402
 from gui.window import MainWindow  # noqa: E402
+from hostwin import WAIT, make_window, open_song  # noqa: E402
 from plugin import Separator  # noqa: E402
 from plugin.naming import stem_path  # noqa: E402
 
 SR = 32000
 N = int(1.2 * SR)
-WAIT = 20000  # ms: generous upper bound for a busy 2-core machine; tests never assert durations
 
 
 @pytest.fixture(scope="module")
@@ -52,25 +52,11 @@ def recovery_dir(tmp_path, monkeypatch):
     return d
 
 
-def make_window(qtbot, sep, answers=None, backend=None, **kw):
-    w = MainWindow(separator=sep, backend=backend or FakeBackend(), prompter=AutoPrompter(answers),
-                   autosave_seconds=0, **kw)
-    qtbot.addWidget(w)
-    w.resize(1100, 600)
-    return w
-
-
 @pytest.fixture
 def win(qtbot, sep):
     w = make_window(qtbot, sep)
     yield w
     w.shutdown()
-
-
-def open_song(qtbot, w, path):
-    with qtbot.waitSignal(w.sessionLoaded, timeout=WAIT):
-        assert w.documents.open_path(path) is not None
-    return w.session.tracks[0]
 
 
 def run_query(qtbot, w, query, residual=False, keyboard=True):

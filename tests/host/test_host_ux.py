@@ -15,14 +15,11 @@ from PyQt6.QtCore import Qt, QTimer  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from conftest import music_like  # noqa: E402
-from gui.dialogs import AutoPrompter  # noqa: E402
-from gui.playback import FakeBackend  # noqa: E402
-from gui.window import MainWindow  # noqa: E402
+from hostwin import WAIT, make_window, open_song  # noqa: E402
 from plugin import Separator  # noqa: E402
 
 SR = 32000
 N = int(1.2 * SR)
-WAIT = 20000
 
 
 class SplittingSeparator:
@@ -66,24 +63,11 @@ def song(tmp_path):
     return p, x
 
 
-def make_window(qtbot, separator, answers=None):
-    w = MainWindow(separator=separator, backend=FakeBackend(), prompter=AutoPrompter(answers), autosave_seconds=0)
-    qtbot.addWidget(w)
-    w.resize(1100, 600)
-    return w
-
-
 @pytest.fixture
 def win(qtbot, sep):
     w = make_window(qtbot, sep)
     yield w
     w.shutdown()
-
-
-def open_song(qtbot, w, path):
-    with qtbot.waitSignal(w.sessionLoaded, timeout=WAIT):
-        assert w.documents.open_path(path) is not None
-    return w.session.tracks[0]
 
 
 def activate(qtbot, w):
@@ -196,7 +180,7 @@ def test_the_query_field_speaks_the_query_language(qtbot, win, sep, song):
 
 def test_a_typo_gets_suggestions_under_the_field(qtbot, win, song):
     from plugin.vocabulary import DEFAULT_VOCABULARY, Vocabulary
-    from test_vocabulary import fake_embed
+    from conftest import fake_embed
 
     open_song(qtbot, win, song[0])
     win.model.vocabulary = Vocabulary(DEFAULT_VOCABULARY, fake_embed)

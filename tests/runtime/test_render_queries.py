@@ -68,7 +68,7 @@ def test_a_query_that_cannot_be_honoured_stops_before_the_model_loads(tmp_path, 
 def test_a_typo_gets_a_note_with_suggestions_before_separating(tmp_path, text_bundle, capsys, monkeypatch):
     import plugin.vocabulary as V
 
-    from test_vocabulary import fake_embed
+    from conftest import fake_embed
 
     monkeypatch.setattr(V, "vocabulary_of", lambda sep: V.Vocabulary(V.DEFAULT_VOCABULARY, fake_embed))
     src = write(tmp_path / "song.wav", music_like(8000, 8000, 1), 8000)

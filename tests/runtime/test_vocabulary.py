@@ -3,24 +3,12 @@ own vocabulary replaces the built-in list. Embeddings are faked: the test bundle
 import json
 import shutil
 
-import numpy as np
 import pytest
 
+from conftest import fake_embed
 from plugin.errors import BundleError
 from plugin.query import parse
 from plugin.vocabulary import DEFAULT_VOCABULARY, MIN_COSINE, Vocabulary, vocabulary_of
-
-
-def fake_embed(texts):
-    """A phrase's vector is the sum of its words' vectors plus a large shared component, as real text
-    encoders have; a word is its own random direction, so a misspelling is unrelated to the word."""
-    out = []
-    for t in texts:
-        v = np.full(64, 3.0)
-        for w in t.lower().split():
-            v = v + np.random.default_rng(sum(ord(c) * 31 ** i for i, c in enumerate(w)) % 2 ** 32).standard_normal(64)
-        out.append(v / np.linalg.norm(v))
-    return np.stack(out)
 
 
 class Counting:
