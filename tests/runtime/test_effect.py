@@ -227,12 +227,18 @@ def test_chain_without_enough_holdback_warns_and_keeps_length(tiny, caplog):
     assert "held back 257 samples" in caplog.text
 
 
-def test_chain_flush_completes_the_stream_exactly(tiny):
-    sr = 44100
+def reverb_chain(tiny, sr):
+    """A chain with the effect between a highpass + reverb and a peak filter, a 1.7 s signal, and the
+    chain's output for the whole buffer: (chain, x, whole)."""
     fx = tiny.effect(embedding=EMB, block_seconds=1.0, context_seconds=0.25)
     chain = Chain([pb.HighpassFilter(60), pb.Reverb(room_size=0.5), fx, pb.PeakFilter(3000, 2.5, 0.8)])
     x = band_limited(int(1.7 * sr), sr, seed=12)
-    whole = chain(x, sr)
+    return chain, x, chain(x, sr)
+
+
+def test_chain_flush_completes_the_stream_exactly(tiny):
+    sr = 44100
+    chain, x, whole = reverb_chain(tiny, sr)
     outs = [chain(x[:, i : i + 5000], sr, reset=False) for i in range(0, x.shape[-1], 5000)]
     lat = chain.latency_samples
     outs.append(chain.flush())
@@ -245,10 +251,7 @@ def test_chain_process_chunks_equals_the_whole_buffer_and_reports_progress(tiny)
     from plugin.errors import Cancelled
 
     sr = 44100
-    fx = tiny.effect(embedding=EMB, block_seconds=1.0, context_seconds=0.25)
-    chain = Chain([pb.HighpassFilter(60), pb.Reverb(room_size=0.5), fx, pb.PeakFilter(3000, 2.5, 0.8)])
-    x = band_limited(int(1.7 * sr), sr, seed=12)
-    whole = chain(x, sr)
+    chain, x, whole = reverb_chain(tiny, sr)
     seen = []
     y = chain.process_chunks(x, sr, chunk_seconds=0.3, progress=seen.append)
     assert y.shape == x.shape and np.max(np.abs(y - whole)) <= 1e-5
